@@ -1,0 +1,70 @@
+// The plugin boundary. A backend is a shared library exporting two symbols through Boost.DLL
+// aliases: `lathe_plugin_abi_version` (checked before anything else) and `lathe_plugin`, a
+// descriptor with probe() and create(). Devices allocate memory, copy, compile kernels and run them.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lathe/dtype.h"
+#include "lathe/kernel.h"
+
+namespace lathe {
+
+// Bump whenever anything in this file, kernel.h, symbolic.h or graph.h changes layout.
+constexpr uint32_t kPluginAbiVersion = 1;
+
+struct DeviceInfo {
+  std::string name;             // e.g. "cpu: AMD EPYC 7B13 (2 threads)"
+  uint64_t memory_bytes = 0;
+  int compute_units = 1;
+  std::vector<DType> dtypes;    // element types the device can store and compute with
+};
+
+// A compiled kernel. run() blocks until the kernel finished when `timed`, and then returns
+// the kernel's time in seconds; otherwise it may return before the kernel ran and returns 0.
+class Program {
+ public:
+  virtual ~Program() = default;
+  virtual double run(const std::vector<void*>& buffers, bool timed) = 0;
+  virtual const std::string& source() const = 0;
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual const DeviceInfo& info() const = 0;
+  virtual void* allocate(size_t bytes) = 0;  // throws OutOfMemoryError with the sizes
+  virtual void release(void* handle) = 0;
+  virtual void copy_in(void* dst, const void* host, size_t bytes) = 0;
+  virtual void copy_out(void* host, const void* src, size_t bytes) = 0;
+  virtual std::unique_ptr<Program> compile(const Kernel& kernel) = 0;
+  virtual void synchronize() = 0;
+
+  const std::string& backend() const { return backend_; }
+  std::string label() const { return backend_ + ":" + std::to_string(index_); }
+  void set_identity(std::string backend, int index) { backend_ = std::move(backend); index_ = index; }
+
+ private:
+  std::string backend_;
+  int index_ = 0;
+};
+
+struct ProbeResult {
+  bool usable = false;
+  std::string reason;                // why not, when unusable
+  std::vector<std::string> devices;  // one line per device found
+};
+
+using DeviceOptions = std::map<std::string, std::string>;
+
+struct PluginDescriptor {
+  uint32_t abi_version;
+  const char* name;
+  ProbeResult (*probe)();  // cheap and free of side effects
+  std::unique_ptr<Device> (*create)(int index, const DeviceOptions& options);
+};
+
+}  // namespace lathe

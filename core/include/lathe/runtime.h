@@ -1,0 +1,36 @@
+// Realizing the graph: schedule it into kernels, lower, compile (cached) and run them on the
+// nodes' devices. Also the counters that tests and LATHE_DEBUG read.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lathe/graph.h"
+
+namespace lathe {
+
+struct ScheduleItem {
+  enum class Kind { Kernel, Copy } kind;
+  Node* node;                      // the node this item gives a buffer
+  Node* value;                     // Kernel: the expression stored; Copy: the source node
+  std::shared_ptr<Buffer> output;
+};
+
+// Cuts the unrealized graph under `roots` into kernels following the fusion rules (see
+// docs/scheduler.md). Buffers are created but not allocated; nothing runs.
+std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots);
+
+// Schedules and runs everything needed for `roots`; afterwards each realized node holds a buffer.
+void realize_nodes(const std::vector<Node*>& roots);
+
+struct RuntimeStats {
+  int64_t kernels_run = 0;
+  int64_t kernels_compiled = 0;  // programs built in this process (disk-cache hits included)
+  int64_t copies = 0;
+};
+RuntimeStats& runtime_stats();
+
+// LATHE_DEBUG level, read once.
+int debug_level();
+
+}  // namespace lathe

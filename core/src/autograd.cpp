@@ -1,0 +1,164 @@
+// Reverse-mode autograd over the graph: a gradient rule per differentiable primitive.
+#include <cmath>
+#include <numbers>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "lathe/runtime.h"
+#include "lathe/tensor.h"
+#include "tensor_impl.h"
+
+namespace lathe {
+namespace {
+
+NodeRef constant(const NodeRef& like, double v) { return node_const(v, like->dtype, like->shape, like->device); }
+NodeRef mul(const NodeRef& a, const NodeRef& b) { return node_binary(Op::Mul, a, b); }
+NodeRef node_add(const NodeRef& a, const NodeRef& b) { return node_binary(Op::Add, a, b); }
+NodeRef neg(const NodeRef& a) { return node_unary(Op::Neg, a); }
+NodeRef lt(const NodeRef& a, const NodeRef& b) { return node_binary(Op::CmpLt, a, b); }
+NodeRef where(const NodeRef& c, const NodeRef& a, const NodeRef& b) { return node_where(c, a, b); }
+
+// Sums `g` over the axes where `shape` has extent 1 but `g` does not (undoing a broadcast).
+NodeRef unbroadcast(const NodeRef& g, const Shape& shape) {
+  std::vector<int64_t> axes;
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] == 1 && g->shape[i] != 1) axes.push_back(static_cast<int64_t>(i));
+  return node_reduce(g, Op::Add, axes);
+}
+
+// Gradients of n's sources given the gradient g of n (null where none flows).
+std::vector<NodeRef> rule(const NodeRef& self_ref, const NodeRef& g) {
+  Node* n = self_ref.get();
+  auto& s = n->src;
+  auto self = [&]() { return self_ref; };
+  switch (n->op) {
+    case Op::Neg: return {neg(g)};
+    case Op::Add: return {g, g};
+    case Op::Mul: return {mul(g, s[1]), mul(g, s[0])};
+    case Op::Recip: return {neg(mul(g, mul(self(), self())))};
+    case Op::Sqrt: return {mul(g, node_unary(Op::Recip, mul(self(), constant(g, 2))))};
+    case Op::Exp2: return {mul(g, mul(self(), constant(g, std::numbers::ln2)))};
+    case Op::Log2: return {mul(g, node_unary(Op::Recip, mul(s[0], constant(g, std::numbers::ln2))))};
+    case Op::Sin: return {mul(g, node_unary(Op::Sin, node_add(s[0], constant(s[0], std::numbers::pi / 2))))};
+    case Op::Max: {
+      // Ties share the gradient equally, as in PyTorch's maximum.
+      NodeRef share = where(lt(s[0], s[1]), constant(g, 0), where(lt(s[1], s[0]), constant(g, 1), constant(g, 0.5)));
+      return {mul(g, share), mul(g, node_add(constant(g, 1), neg(share)))};
+    }
+    case Op::Where: return {nullptr, where(s[0], g, constant(g, 0)), where(s[0], constant(g, 0), g)};
+    case Op::Cast: return {is_float(s[0]->dtype) ? node_cast(g, s[0]->dtype) : nullptr};
+    case Op::Reduce: {
+      NodeRef ge = node_expand(g, s[0]->shape);
+      if (n->reduce_op == Op::Add) return {ge};
+      // Max: split among the elements equal to the maximum.
+      NodeRef hit = node_cast(node_binary(Op::Xor, node_binary(Op::CmpNe, s[0], node_expand(self_ref, s[0]->shape)),
+                                          node_const(1, DType::Bool, s[0]->shape, s[0]->device)),
+                              g->dtype);
+      NodeRef count = node_expand(node_reduce(hit, Op::Add, n->arg), s[0]->shape);
+      return {mul(mul(ge, hit), node_unary(Op::Recip, count))};
+    }
+    case Op::Reshape: return {node_reshape(g, s[0]->shape)};
+    case Op::Permute: {
+      std::vector<int64_t> inv(n->arg.size());
+      for (size_t i = 0; i < n->arg.size(); ++i) inv[n->arg[i]] = static_cast<int64_t>(i);
+      return {node_permute(g, inv)};
+    }
+    case Op::Expand: return {unbroadcast(g, s[0]->shape)};
+    case Op::Pad: {
+      std::vector<std::pair<int64_t, int64_t>> r;
+      for (size_t i = 0; i < s[0]->shape.size(); ++i) r.push_back({n->arg[2 * i], n->arg[2 * i] + s[0]->shape[i]});
+      return {node_shrink(g, r)};
+    }
+    case Op::Shrink: {
+      std::vector<std::pair<int64_t, int64_t>> p;
+      for (size_t i = 0; i < s[0]->shape.size(); ++i) p.push_back({n->arg[2 * i], s[0]->shape[i] - n->arg[2 * i + 1]});
+      return {node_pad(g, p)};
+    }
+    case Op::Flip: return {node_flip(g, n->arg)};
+    case Op::Contiguous: return {g};
+    case Op::Copy: return {node_copy(g, s[0]->device)};
+    default: return std::vector<NodeRef>(s.size(), nullptr);  // not differentiable
+  }
+}
+
+// Nodes that track gradients under `root`, sources first. ASSIGN and DETACH are leaves.
+std::vector<Node*> tracking_order(Node* root, std::unordered_map<Node*, NodeRef>& refs) {
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen{root};
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  while (!stack.empty()) {
+    auto& [n, i] = stack.back();
+    bool leaf = n->op == Op::Assign || n->op == Op::Detach;
+    if (!leaf && i < n->src.size()) {
+      const NodeRef& ref = n->src[i++];
+      Node* s = ref.get();
+      if (s->tracks_grad && seen.insert(s).second) {
+        refs[s] = ref;
+        stack.push_back({s, 0});
+      }
+    } else {
+      order.push_back(n);
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
+}  // namespace
+
+void Tensor::backward() {
+  check(numel() == 1, "backward(): the loss must hold one element, this tensor has shape " + to_string(shape()) +
+                          "; reduce it first (e.g. .sum() or .mean())");
+  check(is_float(dtype()), std::string("backward(): the loss must be a float tensor, not ") + dtype_name(dtype()));
+  Node* root = node().get();
+  check(root->tracks_grad, "backward(): no tensor this loss depends on requires grad (call requires_grad_() on the parameters)");
+  std::unordered_map<Node*, NodeRef> refs{{root, node()}};
+  std::vector<Node*> order = tracking_order(root, refs);
+
+  std::unordered_map<Node*, std::vector<std::shared_ptr<TensorImpl>>> targets;
+  for (auto& impl : tensors_requiring_grad()) targets[impl->node.get()].push_back(impl);
+  // Only nodes from which a target can be reached need a gradient.
+  std::unordered_set<Node*> leads;
+  for (Node* n : order) {
+    bool l = targets.count(n) > 0;
+    if (n->op != Op::Assign && n->op != Op::Detach)
+      for (auto& s : n->src) l |= leads.count(s.get()) > 0;
+    if (l) leads.insert(n);
+  }
+  check(leads.count(root) > 0, "backward(): no tensor this loss depends on requires grad");
+
+  std::unordered_map<Node*, NodeRef> grads;
+  grads[root] = node_const(1.0, root->dtype, root->shape, root->device);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* n = *it;
+    auto g = grads.find(n);
+    if (g == grads.end() || n->op == Op::Assign || n->op == Op::Detach) continue;
+    std::vector<NodeRef> gs = rule(refs.at(n), g->second);
+    for (size_t i = 0; i < n->src.size(); ++i) {
+      Node* s = n->src[i].get();
+      if (!gs[i] || !leads.count(s)) continue;
+      auto& slot = grads[s];
+      slot = slot ? node_add(slot, gs[i]) : gs[i];
+    }
+  }
+
+  std::vector<Tensor> to_realize;
+  for (auto& [node, impls] : targets) {
+    auto g = grads.find(node);
+    if (g == grads.end()) continue;
+    for (auto& impl : impls) {
+      NodeRef total = g->second;
+      if (total->dtype != node->dtype) total = node_cast(total, node->dtype);
+      if (impl->grad) total = node_add(impl->grad->node, total);
+      total = node_contiguous(total);
+      total->tracks_grad = false;  // a gradient is a plain value, not part of the graph
+      auto gi = std::make_shared<TensorImpl>();
+      gi->node = total;
+      impl->grad = gi;
+      to_realize.emplace_back(total);
+    }
+  }
+  lathe::realize(to_realize);
+}
+
+}  // namespace lathe

@@ -1,0 +1,31 @@
+#include "lathe/kernel.h"
+
+#include <sstream>
+
+namespace lathe {
+
+const char* iop_name(IOp op) {
+  static const char* names[] = {"RANGE", "ENDRANGE", "CONST", "LOAD", "ALU", "DEFINE_ACC", "ACC_UPDATE", "STORE"};
+  return names[static_cast<int>(op)];
+}
+
+std::string kernel_ir_text(const Kernel& k) {
+  std::ostringstream out;
+  out << k.name << " (" << k.params.size() << " buffers, global " << k.global_size << ")\n";
+  for (size_t i = 0; i < k.insts.size(); ++i) {
+    const Inst& in = k.insts[i];
+    out << "  %" << i << " " << iop_name(in.op) << " " << dtype_name(in.dtype);
+    if (in.op == IOp::Alu || in.op == IOp::AccUpdate) out << " " << op_name(in.alu);
+    for (int s : in.src) out << " %" << s;
+    if (in.op == IOp::Range) out << " " << k.var_names[in.var] << " < " << in.extent << (in.global ? " global" : "");
+    if (in.op == IOp::Const || in.op == IOp::DefineAcc) out << " " << (is_float(in.dtype) ? in.fvalue : static_cast<double>(in.ivalue));
+    if (in.op == IOp::Load || in.op == IOp::Store) {
+      out << " b" << in.buffer << "[" << render_expr(in.index, k.var_names) << "]";
+      for (auto& b : in.valid) out << " if " << b.lo << "<=" << render_expr(b.e, k.var_names) << "<" << b.hi;
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace lathe

@@ -1,0 +1,113 @@
+// The fusion rules. A node gets its own buffer (ends a kernel) when
+//   - it is a root of the realize call, CONTIGUOUS, ASSIGN, COPY or the source of a COPY;
+//   - it is a REDUCE whose value is not carried straight to one kernel's output: a reduce
+//     fuses with its elementwise prologue and epilogue (and permutes, flips, shrinks and
+//     reshapes of its result), but a reduce that is broadcast back (EXPAND, PAD), fed to
+//     another reduce, or needed by two kernels is stored;
+//   - it is the value of an ASSIGN that reads the target through a movement op (in-place
+//     writes would otherwise race with reads of other elements).
+// Everything else, movement ops included, is inlined into its consumers as index arithmetic.
+#include <unordered_map>
+#include <unordered_set>
+
+#include "lathe/buffer.h"
+#include "lathe/error.h"
+#include "lathe/runtime.h"
+
+namespace lathe {
+namespace {
+
+bool reads_through_movement(Node* value, Node* target, const std::unordered_set<Node*>& realize) {
+  std::vector<std::pair<Node*, bool>> stack = {{value, false}};
+  std::unordered_set<Node*> seen;
+  while (!stack.empty()) {
+    auto [n, moved] = stack.back();
+    stack.pop_back();
+    if (n == target || (n->buffer && n->buffer == target->buffer)) {
+      if (moved) return true;
+      continue;
+    }
+    if (n->buffer || (n != value && realize.count(n))) continue;
+    if (!seen.insert(n).second && !moved) continue;
+    for (auto& s : n->src) stack.push_back({s.get(), moved || is_movement(n->op) || n->op == Op::Reduce});
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
+  std::vector<Node*> order = toposort(roots, false);
+  std::unordered_map<Node*, std::vector<Node*>> consumers;
+  for (Node* n : order)
+    if (!n->buffer)
+      for (auto& s : n->src) consumers[s.get()].push_back(n);
+
+  std::unordered_set<Node*> realize;
+  for (Node* r : roots)
+    if (!r->buffer) realize.insert(r);
+  for (Node* n : order) {
+    if (n->buffer) continue;
+    if (n->op == Op::Contiguous || n->op == Op::Assign || n->op == Op::Copy) realize.insert(n);
+    if (n->op == Op::Copy && !n->src[0]->buffer) realize.insert(n->src[0].get());
+    if (n->op == Op::Assign && !n->src[0]->buffer) realize.insert(n->src[0].get());
+    if (n->op == Op::Buffer && !n->buffer) throw Error("schedule: a BUFFER node has no buffer");
+  }
+  // A reduce stays inside its consumer's kernel when every path from it reaches one and the
+  // same stored node through elementwise ops and size-preserving reshapes only.
+  auto passes = [](Node* from, Node* to) {
+    if (to->op == Op::Assign) return to->src[1].get() == from;
+    // Movement that maps each output element to one reduced element needs no stored copy.
+    return is_elementwise(to->op) || to->op == Op::Detach || to->op == Op::Contiguous ||
+           to->op == Op::Permute || to->op == Op::Flip || to->op == Op::Shrink ||
+           (to->op == Op::Reshape && numel(to->shape) == numel(from->shape));
+  };
+  for (Node* n : order) {
+    if (n->buffer || n->op != Op::Reduce || realize.count(n)) continue;
+    std::unordered_set<Node*> ends, seen;
+    std::vector<Node*> stack = {n};
+    bool fuse = true;
+    while (fuse && !stack.empty()) {
+      Node* cur = stack.back();
+      stack.pop_back();
+      if (cur != n && realize.count(cur)) {
+        ends.insert(cur);
+        continue;
+      }
+      if (!seen.insert(cur).second) continue;
+      if (consumers[cur].empty()) fuse = false;
+      for (Node* c : consumers[cur]) {
+        if (!passes(cur, c)) fuse = false;
+        stack.push_back(c);
+      }
+    }
+    if (!fuse || ends.size() != 1) realize.insert(n);
+  }
+  for (Node* n : order)
+    if (n->op == Op::Assign && !n->buffer && reads_through_movement(n->src[1].get(), n->src[0].get(), realize))
+      realize.insert(n->src[1].get());
+
+  std::vector<ScheduleItem> items;
+  std::unordered_map<Node*, std::shared_ptr<Buffer>> made;
+  for (Node* n : order) {
+    if (n->buffer || !realize.count(n)) continue;
+    ScheduleItem item{ScheduleItem::Kind::Kernel, n, n, nullptr};
+    if (n->op == Op::Assign) {
+      Node* target = n->src[0].get();
+      item.output = target->buffer ? target->buffer : made.at(target);
+      item.value = n->src[1].get();
+    } else {
+      item.output = std::make_shared<Buffer>(n->device, n->dtype, numel(n->shape));
+      if (n->op == Op::Contiguous || n->op == Op::Detach) item.value = n->src[0].get();
+      if (n->op == Op::Copy) {
+        item.kind = ScheduleItem::Kind::Copy;
+        item.value = n->src[0].get();
+      }
+    }
+    made[n] = item.output;
+    items.push_back(item);
+  }
+  return items;
+}
+
+}  // namespace lathe

@@ -1,0 +1,117 @@
+// The cpu backend: kernels rendered as C, built by the system compiler, run on a thread pool.
+#include <unistd.h>
+
+#include <boost/dll/alias.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "cpu_compiler.h"
+#include "lathe/device.h"
+#include "lathe/error.h"
+#include "lathe/render.h"
+#include "thread_pool.h"
+
+namespace lathe::cpu {
+namespace {
+
+// Below this many operations a kernel runs on the calling thread: waking workers costs more.
+constexpr int64_t kParallelThreshold = 1 << 15;
+
+class CpuProgram : public Program {
+ public:
+  CpuProgram(KernelFn fn, std::string source, const Kernel& k, ThreadPool& pool)
+      : fn_(fn), source_(std::move(source)), global_(k.global_size), ops_(k.ops_estimate), pool_(pool) {}
+
+  double run(const std::vector<void*>& buffers, bool timed) override {
+    auto t0 = std::chrono::steady_clock::now();
+    void** b = const_cast<void**>(buffers.data());
+    if (ops_ < kParallelThreshold || global_ < 2) fn_(b, 0, global_);
+    else pool_.parallel_for(global_, [&](int64_t begin, int64_t end) { fn_(b, begin, end); });
+    if (!timed) return 0;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const std::string& source() const override { return source_; }
+
+ private:
+  KernelFn fn_;
+  std::string source_;
+  int64_t global_, ops_;
+  ThreadPool& pool_;
+};
+
+int thread_count() {
+  if (const char* t = std::getenv("LATHE_CPU_THREADS"); t && std::atoi(t) > 0) return std::atoi(t);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string cpu_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "CPU";
+}
+
+uint64_t memory_bytes() { return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE)); }
+
+class CpuDevice : public Device {
+ public:
+  CpuDevice() : pool_(thread_count()) {
+    info_.name = cpu_name() + " (" + std::to_string(pool_.size()) + " threads)";
+    info_.memory_bytes = memory_bytes();
+    info_.compute_units = pool_.size();
+    info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64,
+                    DType::Float16, DType::BFloat16, DType::Float32};
+  }
+  const DeviceInfo& info() const override { return info_; }
+
+  void* allocate(size_t bytes) override {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p)
+      throw OutOfMemoryError("cpu: cannot allocate " + std::to_string(bytes) + " bytes (machine has " +
+                             std::to_string(info_.memory_bytes >> 20) + " MiB); use a smaller batch or model");
+    return p;
+  }
+  void release(void* handle) override { std::free(handle); }
+  void copy_in(void* dst, const void* host, size_t bytes) override { std::memcpy(dst, host, bytes); }
+  void copy_out(void* host, const void* src, size_t bytes) override { std::memcpy(host, src, bytes); }
+
+  std::unique_ptr<Program> compile(const Kernel& kernel) override {
+    std::string source = render_c_family(kernel, dialect_);
+    KernelFn fn = compiler_.build(source, kernel.name);
+    return std::make_unique<CpuProgram>(fn, std::move(source), kernel, pool_);
+  }
+  void synchronize() override {}
+
+ private:
+  DeviceInfo info_;
+  ThreadPool pool_;
+  CCompiler compiler_;
+  CDialect dialect_;
+};
+
+uint32_t abi_version() { return kPluginAbiVersion; }
+
+ProbeResult probe() {
+  std::string cc = CCompiler::find_compiler();
+  if (cc.empty()) return {false, "no C compiler on PATH: install gcc (apt-get install gcc) or set LATHE_CC", {}};
+  return {true, "", {"cpu:0 " + cpu_name() + " (" + std::to_string(thread_count()) + " threads), compiler " + cc}};
+}
+
+std::unique_ptr<Device> create(int index, const DeviceOptions&) {
+  if (index != 0) throw Error("cpu has one device, cpu:0; got index " + std::to_string(index));
+  return std::make_unique<CpuDevice>();
+}
+
+}  // namespace
+
+const PluginDescriptor descriptor{kPluginAbiVersion, "cpu", &probe, &create};
+
+}  // namespace lathe::cpu
+
+BOOST_DLL_ALIAS(lathe::cpu::abi_version, lathe_plugin_abi_version)
+BOOST_DLL_ALIAS(lathe::cpu::descriptor, lathe_plugin)

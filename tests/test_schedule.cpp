@@ -1,0 +1,78 @@
+// Kernel counts on representative graphs: the fusion rules of docs/scheduler.md.
+#include "lathe/runtime.h"
+#include "test_util.h"
+
+namespace lathe::test {
+namespace {
+
+class Fusion : public Conformance {
+ protected:
+  // Realizes t and returns how many kernels ran for it (inputs are realized beforehand).
+  int64_t kernels_for(Tensor t) {
+    int64_t before = runtime_stats().kernels_run;
+    t.realize();
+    return runtime_stats().kernels_run - before;
+  }
+  Tensor input(const Shape& s) { return ref::tensor(ref::random(s, rng)); }
+};
+LATHE_CONFORMANCE(Fusion);
+
+TEST_P(Fusion, ElementwiseChainIsOneKernel) {
+  Tensor a = input({16, 8}), b = input({16, 8}), c = input({8});
+  EXPECT_EQ(kernels_for(((a * b) + c).exp()), 1);
+}
+
+TEST_P(Fusion, ReduceWithElementwisePrologueIsOneKernel) {
+  Tensor a = input({16, 8}), b = input({16, 8});
+  EXPECT_EQ(kernels_for((a * b).sum({1})), 1);
+  EXPECT_EQ(kernels_for((a * b).sum({0})), 1);
+}
+
+TEST_P(Fusion, MatmulBiasReluIsOneKernel) {
+  ref::Array xa = ref::random({32, 64}, rng), wa = ref::random({64, 48}, rng), ba = ref::random({48}, rng);
+  Tensor y = (ref::tensor(xa).matmul(ref::tensor(wa)) + ref::tensor(ba)).relu();
+  EXPECT_EQ(kernels_for(y), 1);
+  ref::Array want = ref::binary(ref::matmul(xa, wa), ba, [](double m, double b) { return std::max(0.0, m + b); });
+  EXPECT_TRUE(close(y, want, {1e-5, 1e-5}));
+}
+
+TEST_P(Fusion, SoftmaxIsAtMostThreeKernels) {
+  Tensor x = input({8, 33});
+  Tensor e = (x - x.max({-1}, true)).exp();
+  Tensor s = e / e.sum({-1}, true);
+  int64_t n = kernels_for(s);
+  EXPECT_LE(n, 3);
+  EXPECT_GE(n, 2);  // the max and the sum are broadcast back: they cannot fuse into the output
+  std::vector<float> v = s.to_vector<float>();
+  for (int r = 0; r < 8; ++r) {
+    double total = 0;
+    for (int c = 0; c < 33; ++c) total += v[r * 33 + c];
+    EXPECT_NEAR(total, 1.0, 1e-5);
+  }
+}
+
+TEST_P(Fusion, ViewsCostNoCopyKernel) {
+  Tensor a = input({12, 10}), b = input({10, 12});
+  EXPECT_EQ(kernels_for(a.transpose() + b), 1);
+  EXPECT_EQ(kernels_for(a.slice(0, 1, 11, 2) * 2.0), 1);
+  EXPECT_EQ(kernels_for(a.permute({1, 0}).reshape({120}).flip({0}).sum()), 1);
+  EXPECT_EQ(kernels_for(a.pad({{1, 1}, {0, 0}}).exp()), 1);
+}
+
+TEST_P(Fusion, ContiguousForcesAKernelAndSharedReduceIsComputedOnce) {
+  Tensor a = input({4, 4});
+  EXPECT_EQ(kernels_for(a.transpose().contiguous()), 1);
+  Tensor s = a.sum({1}, true);
+  EXPECT_EQ(kernels_for(a / s + s.exp()), 2);  // s feeds a broadcast: stored once, read twice
+}
+
+TEST_P(Fusion, RealizedValuesAreNotRecomputed) {
+  Tensor a = input({8, 8});
+  Tensor m = a.matmul(a);
+  EXPECT_EQ(kernels_for(m), 1);
+  EXPECT_EQ(kernels_for(m + 1.0), 1);
+  EXPECT_EQ(kernels_for(m), 0);
+}
+
+}  // namespace
+}  // namespace lathe::test

@@ -1,0 +1,43 @@
+// Index expressions: the simplifications that make movement ops cheap.
+#include <gtest/gtest.h>
+
+#include "lathe/symbolic.h"
+
+namespace lathe {
+namespace {
+
+std::string r(const Expr& e) { return render_expr(e, {"i", "j", "k"}); }
+
+TEST(Symbolic, ReshapeRoundTripFoldsAway) {
+  Expr i = expr_var(0, 0, 7), j = expr_var(1, 0, 4);
+  Expr flat = expr_add(expr_mul(i, 5), j);  // i*5 + j
+  EXPECT_EQ(r(expr_div(flat, 5)), "i");
+  EXPECT_EQ(r(expr_mod(flat, 5)), "j");
+  EXPECT_EQ(r(expr_mod(expr_div(flat, 5), 8)), "i");
+}
+
+TEST(Symbolic, ConstantsAndNesting) {
+  Expr i = expr_var(0, 0, 99);
+  EXPECT_TRUE(expr_is_const(expr_add(expr_mul(i, 0), 3)));
+  EXPECT_EQ(r(expr_div(expr_div(i, 2), 5)), "(i/10)");
+  EXPECT_EQ(r(expr_mod(expr_mod(i, 12), 4)), "(i%4)");
+  EXPECT_EQ(r(expr_div(expr_add(expr_mul(i, 4), 2), 4)), "i");
+  Expr s = expr_substitute(expr_add(expr_mul(i, 3), expr_var(1, 0, 9)), 0, 2);
+  EXPECT_EQ(s->lo, 6);
+  EXPECT_EQ(s->hi, 15);
+}
+
+TEST(Symbolic, BoundsDropWhenAlwaysTrueAndFailWhenNever) {
+  std::vector<IndexBound> b;
+  Expr i = expr_var(0, 0, 9);
+  EXPECT_TRUE(add_bound(b, {i, 0, 10}));
+  EXPECT_TRUE(b.empty());
+  EXPECT_TRUE(add_bound(b, {expr_add(i, -2), 0, 10}));
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_FALSE(add_bound(b, {expr_add(i, 20), 0, 10}));
+  EXPECT_EQ(expr_coefficient(expr_add(expr_mul(i, 7), expr_var(1, 0, 3)), 0), 7);
+  EXPECT_EQ(expr_coefficient(expr_div(i, 2), 0), -1);
+}
+
+}  // namespace
+}  // namespace lathe
