@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "cpu_compiler.h"
 #include "lathe/device.h"
@@ -68,15 +70,40 @@ class CpuDevice : public Device {
   }
   const DeviceInfo& info() const override { return info_; }
 
+  // Freed blocks are kept by size and handed out again: fresh pages would cost a page fault
+  // each on first touch, which dominates memory-bound kernels.
   void* allocate(size_t bytes) override {
     size_t rounded = (bytes + 63) / 64 * 64;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_bytes_ -= rounded;
+        sizes_[p] = rounded;
+        return p;
+      }
+    }
     void* p = std::aligned_alloc(64, rounded);
     if (!p)
       throw OutOfMemoryError("cpu: cannot allocate " + std::to_string(bytes) + " bytes (machine has " +
                              std::to_string(info_.memory_bytes >> 20) + " MiB); use a smaller batch or model");
+    std::lock_guard<std::mutex> lock(mu_);
+    sizes_[p] = rounded;
     return p;
   }
-  void release(void* handle) override { std::free(handle); }
+  void release(void* handle) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t size = sizes_.at(handle);
+    sizes_.erase(handle);
+    if (cached_bytes_ + size > info_.memory_bytes / 8) {
+      std::free(handle);
+      return;
+    }
+    free_[size].push_back(handle);
+    cached_bytes_ += size;
+  }
   void copy_in(void* dst, const void* host, size_t bytes) override { std::memcpy(dst, host, bytes); }
   void copy_out(void* host, const void* src, size_t bytes) override { std::memcpy(host, src, bytes); }
 
@@ -89,6 +116,10 @@ class CpuDevice : public Device {
 
  private:
   DeviceInfo info_;
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::unordered_map<void*, size_t> sizes_;
+  size_t cached_bytes_ = 0;
   ThreadPool pool_;
   CCompiler compiler_;
   CDialect dialect_;
