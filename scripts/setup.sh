@@ -24,3 +24,4 @@ build="${BUILD_DIR:-build}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j "$(nproc)"
 echo "setup: built into $build (the lathe command is $build/bin/lathe)"
+"$build/bin/lathe" backends
