@@ -395,7 +395,7 @@ LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>
   // An output axis earns a register tile when some operand does not depend on it (its loads
   // are reused across the tile) while another does. The axis where a dependent operand is
   // contiguous gets the wide factor, which the C compiler turns into vector loads and FMAs.
-  int wide = -1, narrow = -1;
+  int wide = -1, narrow = -1, vector_axis = -1;
   for (int d = static_cast<int>(S.size()) - 1; d >= 0; --d) {
     int v = trial.outer_var_[d];
     if (v < 0) continue;
@@ -406,6 +406,7 @@ LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>
       dependent |= coef != 0;
       contiguous |= coef == 1;
     }
+    if (contiguous && vector_axis < 0) vector_axis = d;
     if (!reused || !dependent) continue;
     if (contiguous && wide < 0) wide = d;
     else if (narrow < 0) narrow = d;
@@ -423,6 +424,9 @@ LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>
   // 32x8 (the wide axis outermost) keeps 256 accumulators in vector registers and reuses a
   // column strip of the contiguous operand across the rows of the tile: measured at about
   // 4x a 16x4 tile at 2048^3 on a 2-core AVX-512 machine.
+  // Without reuse, a reduction whose operand is contiguous along an output axis (a column
+  // sum) still gains from computing 16 neighbouring outputs at once: vector loads.
+  if (wide < 0 && narrow < 0) wide = vector_axis;
   pick(wide, {32, 16, 8, 4}, 1);
   pick(narrow, {8, 4, 2}, opt.upcast[wide < 0 ? 0 : wide]);
   if (wide >= 0 && opt.upcast[wide] > 1) {
