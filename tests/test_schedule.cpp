@@ -66,6 +66,16 @@ TEST_P(Fusion, ContiguousForcesAKernelAndSharedReduceIsComputedOnce) {
   EXPECT_EQ(kernels_for(a / s + s.exp()), 2);  // s feeds a broadcast: stored once, read twice
 }
 
+TEST_P(Fusion, KernelsThatDifferOnlyInAConstantAreDistinct) {
+  Tensor a = input({4});
+  std::vector<float> x = (a * 0.1).to_vector<float>(), y = (a * 0.10000001).to_vector<float>(), v = a.to_vector<float>();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(x[i], v[i] * 0.1f);
+    EXPECT_EQ(y[i], v[i] * 0.10000001f);
+  }
+  EXPECT_EQ((a * 0.0 + 5.9604644775390625e-8).to_vector<float>(), std::vector<float>(4, 5.9604644775390625e-8f));
+}
+
 TEST_P(Fusion, RealizedValuesAreNotRecomputed) {
   Tensor a = input({8, 8});
   Tensor m = a.matmul(a);

@@ -18,7 +18,13 @@ std::string kernel_ir_text(const Kernel& k) {
     if (in.op == IOp::Alu || in.op == IOp::AccUpdate) out << " " << op_name(in.alu);
     for (int s : in.src) out << " %" << s;
     if (in.op == IOp::Range) out << " " << k.var_names[in.var] << " < " << in.extent << (in.global ? " global" : "");
-    if (in.op == IOp::Const || in.op == IOp::DefineAcc) out << " " << (is_float(in.dtype) ? in.fvalue : static_cast<double>(in.ivalue));
+    // Exact values: this text is also the key of the compiled-program cache.
+    if (in.op == IOp::Const || in.op == IOp::DefineAcc) {
+      if (is_float(in.dtype)) out << " " << std::hexfloat << in.fvalue << std::defaultfloat;
+      else out << " " << in.ivalue;
+    }
+    if (in.op == IOp::Const)
+      for (auto& b : in.valid) out << " if " << b.lo << "<=" << render_expr(b.e, k.var_names) << "<" << b.hi;
     if (in.op == IOp::Load || in.op == IOp::Store) {
       out << " b" << in.buffer << "[" << render_expr(in.index, k.var_names) << "]";
       for (auto& b : in.valid) out << " if " << b.lo << "<=" << render_expr(b.e, k.var_names) << "<" << b.hi;

@@ -1,6 +1,7 @@
 #include "lathe/lower.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <unordered_map>
@@ -237,7 +238,11 @@ class Lowerer {
     std::string k = std::to_string(static_cast<int>(in.op)) + ":" + std::to_string(static_cast<int>(in.dtype)) + ":" +
                     std::to_string(static_cast<int>(in.alu)) + ":";
     for (int s : in.src) k += std::to_string(s) + ",";
-    if (in.op == IOp::Const) k += std::to_string(in.fvalue) + "/" + std::to_string(in.ivalue);
+    if (in.op == IOp::Const) {  // exact: to_string would print 2^-24 and 0 alike
+      uint64_t bits;
+      std::memcpy(&bits, &in.fvalue, sizeof bits);
+      k += std::to_string(bits) + "/" + std::to_string(in.ivalue);
+    }
     if (in.op == IOp::Load) k += "b" + std::to_string(in.buffer) + "[" + in.index->key + "]";
     if (in.op == IOp::Load || in.op == IOp::Const) {
       for (auto& b : in.valid) k += "|" + b.e->key + ":" + std::to_string(b.lo) + ":" + std::to_string(b.hi);

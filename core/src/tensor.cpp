@@ -201,7 +201,9 @@ Tensor& Tensor::requires_grad_(bool on) {
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 Tensor Tensor::grad() const {
   node();
-  return impl_->grad ? Tensor(impl_->grad->node) : Tensor();
+  Tensor g;
+  g.impl_ = impl_->grad;  // shares the gradient: assign() on it (clipping) updates it in place
+  return g;
 }
 void Tensor::zero_grad() {
   node();

@@ -1,0 +1,32 @@
+#include "lathe/ops/attention.h"
+
+#include <cmath>
+
+#include "lathe/ops/nn.h"
+
+namespace lathe::ops {
+
+Tensor repeat_kv(const Tensor& x, int64_t n_rep) {
+  if (n_rep == 1) return x;
+  const Shape& s = x.shape();
+  return x.unsqueeze(2).expand({s[0], s[1], n_rep, s[2], s[3]}).reshape({s[0], s[1] * n_rep, s[2], s[3]});
+}
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+  check(q.ndim() == 4 && k.ndim() == 4 && v.ndim() == 4,
+        "attention: q, k, v must be [B, heads, T, D]; got " + to_string(q.shape()) + ", " + to_string(k.shape()) + ", " + to_string(v.shape()));
+  int64_t h = q.shape()[1], hkv = k.shape()[1];
+  check(hkv > 0 && h % hkv == 0, "attention: " + std::to_string(hkv) + " key/value heads do not divide " + std::to_string(h) + " query heads");
+  check(k.shape() == v.shape(), "attention: k " + to_string(k.shape()) + " and v " + to_string(v.shape()) + " differ");
+  Tensor kr = repeat_kv(k, h / hkv), vr = repeat_kv(v, h / hkv);
+  int64_t t = q.shape()[2], s = k.shape()[2], d = q.shape()[3];
+  Tensor scores = q.matmul(kr.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(d)));
+  if (causal) {
+    Tensor row = Tensor::arange(0, static_cast<double>(t), 1, DType::Int32, q.device()).reshape({t, 1}) + Scalar(static_cast<long long>(s - t));
+    Tensor col = Tensor::arange(0, static_cast<double>(s), 1, DType::Int32, q.device()).reshape({1, s});
+    scores = Tensor::where(col > row, scores.full_like(-INFINITY), scores);
+  }
+  return softmax(scores, -1).matmul(vr);
+}
+
+}  // namespace lathe::ops

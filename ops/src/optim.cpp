@@ -1,0 +1,123 @@
+#include "lathe/ops/optim.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace lathe::ops {
+namespace {
+
+// Host numbers as one small device tensor; element i broadcast to `like`'s shape.
+struct StepScalars {
+  Tensor values;
+  Tensor get(int i, const Tensor& like) const { return values.select(0, i).cast(like.dtype()).broadcast_to(like.shape()); }
+};
+
+StepScalars scalars(const std::vector<float>& v, Device* device) {
+  return {Tensor::from_vector(v, {static_cast<int64_t>(v.size())}, device)};
+}
+
+}  // namespace
+
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options, std::vector<bool> decay)
+    : params_(std::move(params)), decay_(std::move(decay)), options_(options) {
+  if (decay_.empty()) decay_.assign(params_.size(), true);
+  check(decay_.size() == params_.size(), "AdamW: " + std::to_string(decay_.size()) + " decay flags for " + std::to_string(params_.size()) + " parameters");
+  for (auto& p : params_) {
+    m_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()).contiguous().realize());
+    v_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()).contiguous().realize());
+  }
+}
+
+void AdamW::step() {
+  NoGradGuard no_grad;
+  ++steps_;
+  const auto& o = options_;
+  double bc1 = 1 - std::pow(o.beta1, static_cast<double>(steps_));
+  double bc2 = 1 - std::pow(o.beta2, static_cast<double>(steps_));
+  std::vector<Tensor> updated;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    double wd = decay_[i] ? o.weight_decay : 0.0;
+    StepScalars s = scalars({static_cast<float>(1 - o.lr * wd), static_cast<float>(o.lr / bc1), static_cast<float>(std::sqrt(bc2))}, p.device());
+    Tensor decayed = p * s.get(0, p);
+    Tensor m = m_[i] + (g - m_[i]) * (1 - o.beta1);
+    Tensor v = v_[i] * o.beta2 + g * g * (1 - o.beta2);
+    Tensor denom = v.sqrt() / s.get(2, p) + o.eps;
+    m_[i].assign(m);
+    v_[i].assign(v);
+    p.assign(decayed - s.get(1, p) * m / denom);
+    updated.insert(updated.end(), {p, m_[i], v_[i]});
+  }
+  realize(updated);
+}
+
+void AdamW::zero_grad() {
+  for (auto& p : params_) p.zero_grad();
+}
+
+SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, double weight_decay)
+    : params_(std::move(params)), lr_(lr), momentum_(momentum), weight_decay_(weight_decay), nesterov_(nesterov) {
+  buf_.resize(params_.size());
+}
+
+void SGD::step() {
+  NoGradGuard no_grad;
+  std::vector<Tensor> updated;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    StepScalars s = scalars({static_cast<float>(lr_)}, p.device());
+    if (weight_decay_ != 0) g = g + p * weight_decay_;
+    if (momentum_ != 0) {
+      if (!buf_[i].defined()) buf_[i] = g.contiguous();
+      else buf_[i].assign(buf_[i] * momentum_ + g);
+      g = nesterov_ ? g + buf_[i] * momentum_ : buf_[i];
+      updated.push_back(buf_[i]);
+    }
+    p.assign(p - s.get(0, p) * g);
+    updated.push_back(p);
+  }
+  realize(updated);
+  ++steps_;
+}
+
+void SGD::zero_grad() {
+  for (auto& p : params_) p.zero_grad();
+}
+
+Tensor clip_grad_norm(std::vector<Tensor>& params, double max_norm) {
+  NoGradGuard no_grad;
+  Tensor total;
+  for (auto& p : params) {
+    if (!p.grad().defined()) continue;
+    Tensor sq = p.grad().cast(DType::Float32).square().sum();
+    total = total.defined() ? total + sq : sq;
+  }
+  if (!total.defined()) return Tensor::scalar(0.0);
+  Tensor norm = total.sqrt().realize();
+  Tensor coef = (max_norm / (norm + 1e-6)).clamp(std::nullopt, 1.0);
+  std::vector<Tensor> grads;
+  for (auto& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    g.assign(g * coef.cast(g.dtype()));
+    grads.push_back(g);
+  }
+  realize(grads);
+  return norm;
+}
+
+double lr_at(const LrSchedule& s, int64_t step) {
+  if (step < s.warmup_steps) return s.max_lr * static_cast<double>(step + 1) / static_cast<double>(s.warmup_steps);
+  int64_t span = std::max<int64_t>(1, s.total_steps - s.warmup_steps);
+  double progress = std::min(1.0, static_cast<double>(step - s.warmup_steps) / static_cast<double>(span));
+  if (s.decay == "constant") return s.max_lr;
+  if (s.decay == "linear") return s.max_lr - (s.max_lr - s.min_lr) * progress;
+  check(s.decay == "cosine", "lr schedule: unknown decay '" + s.decay + "'; use cosine, linear or constant");
+  return s.min_lr + 0.5 * (s.max_lr - s.min_lr) * (1 + std::cos(std::numbers::pi * progress));
+}
+
+}  // namespace lathe::ops
