@@ -185,6 +185,12 @@ void Tensor::read_host(void* out, DType as) const {
   convert_to_host(raw.data(), dtype(), out, as, numel());
 }
 
+std::vector<unsigned char> Tensor::to_bytes() const {
+  std::vector<unsigned char> out(static_cast<size_t>(numel()) * itemsize(dtype()));
+  read_host(out.data(), dtype());
+  return out;
+}
+
 Tensor& Tensor::requires_grad_(bool on) {
   node();
   check(!on || is_float(dtype()), std::string("requires_grad: only float tensors can require grad, this one is ") + dtype_name(dtype()));

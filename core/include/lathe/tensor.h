@@ -163,6 +163,8 @@ class Tensor {
   std::vector<T> to_vector() const;
   template <class T>
   T item() const;
+  // The stored bytes, row-major, in this tensor's dtype (16-bit floats as their bits).
+  std::vector<unsigned char> to_bytes() const;
 
   // ---- autograd
   Tensor& requires_grad_(bool on = true);
