@@ -215,6 +215,14 @@ void Tensor::zero_grad() {
   node();
   impl_->grad.reset();
 }
+void Tensor::set_grad(const Tensor& grad) {
+  check(grad.shape() == shape(), "set_grad: gradient " + to_string(grad.shape()) + " does not match tensor " + to_string(shape()));
+  auto g = std::make_shared<TensorImpl>();
+  g->node = node_contiguous(grad.cast(dtype()).node());
+  g->node->tracks_grad = false;
+  impl_->grad = g;
+}
+
 Tensor Tensor::detach() const { return Tensor(node_detach(node())); }
 
 Tensor& Tensor::assign(const Tensor& value) {

@@ -1,5 +1,7 @@
 #include "lathe/models/safetensors.h"
 
+#include "lathe/models/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -7,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 namespace lathe::models {
@@ -151,46 +152,14 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error("cannot create " + tmp + ": " + sys_error());
-  auto write_all = [&](const void* p, size_t n) {
-    auto* c = static_cast<const char*>(p);
-    while (n > 0) {
-      ssize_t w = ::write(fd, c, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        std::string err = sys_error();
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw Error("writing " + path + " failed: " + err + " (is the disk full?)");
-      }
-      c += w;
-      n -= static_cast<size_t>(w);
-    }
-  };
+  AtomicFile out(path);
   unsigned char len[8];
   uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-  write_all(len, 8);
-  write_all(text.data(), text.size());
-  for (auto& b : blobs) write_all(b.data(), b.size());
-  if (fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw Error("cannot flush " + tmp + " to disk: " + sys_error());
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = sys_error();
-    ::unlink(tmp.c_str());
-    throw Error("cannot move " + tmp + " to " + path + ": " + err);
-  }
-  // Make the rename itself durable.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    fsync(dfd);
-    ::close(dfd);
-  }
+  out.write(len, 8);
+  out.write(text.data(), text.size());
+  for (auto& b : blobs) out.write(b.data(), b.size());
+  out.commit();
 }
 
 }  // namespace lathe::models

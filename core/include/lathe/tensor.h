@@ -171,6 +171,8 @@ class Tensor {
   bool requires_grad() const;
   Tensor grad() const;  // undefined until backward() reached this tensor
   void zero_grad();
+  // Replaces the gradient (like assigning to torch's .grad): same shape, cast to this dtype.
+  void set_grad(const Tensor& grad);
   void backward();      // from a scalar float tensor; accumulates into .grad()
   Tensor detach() const;
   // In-place update of this tensor's buffer (optimizer steps). Shapes and dtypes must match.

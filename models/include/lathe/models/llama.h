@@ -1,0 +1,46 @@
+// Llama 3.x decoder: parameters under Hugging Face names, transformers-style initialization,
+// forward pass to logits and the mean cross-entropy loss.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lathe/models/llama_config.h"
+#include "lathe/ops/rope.h"
+#include "lathe/tensor.h"
+
+namespace lathe::models {
+
+class LlamaModel {
+ public:
+  // Parameters are not created until init_random() or load (see hf_checkpoint.h).
+  explicit LlamaModel(LlamaConfig config, Device* device = nullptr);
+
+  const LlamaConfig& config() const { return config_; }
+  Device* device() const { return device_; }
+
+  // Normal(0, initializer_range) for every projection and the embedding, ones for the norms.
+  void init_random(uint64_t seed);
+  // Sets one parameter (shape and name checked against the config); marks it requires_grad.
+  void set_parameter(const std::string& name, Tensor value);
+  bool complete() const;  // every parameter of the config is present
+  // In Hugging Face order; with tied embeddings there is no lm_head entry.
+  std::vector<std::pair<std::string, Tensor>> parameters() const;
+  const Tensor& parameter(const std::string& name) const;
+
+  // tokens [B, T] integer ids -> logits [B, T, vocab] float32.
+  Tensor forward(const Tensor& tokens) const;
+  // Mean cross-entropy of forward(inputs) against targets, both [B, T].
+  Tensor loss(const Tensor& inputs, const Tensor& targets) const;
+
+ private:
+  const ops::RopeTables& rope(int64_t seq_len) const;
+  const Tensor& p(const std::string& name) const { return parameter(name); }
+
+  LlamaConfig config_;
+  Device* device_;
+  std::map<std::string, Tensor> params_;
+  mutable std::map<int64_t, ops::RopeTables> rope_cache_;
+};
+
+}  // namespace lathe::models

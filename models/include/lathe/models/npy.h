@@ -1,0 +1,16 @@
+// NumPy .npy files (format versions 1-3, little-endian, C order): token batches in, logits out.
+#pragma once
+#include <string>
+
+#include "lathe/tensor.h"
+
+namespace lathe::models {
+
+// Loads bool, uint8, int32, uint32, int64, float16 and float32 arrays; uint16 and int16
+// arrays load as int32. Errors name the file: missing, truncated, Fortran order, big-endian,
+// or an unsupported dtype.
+Tensor load_npy(const std::string& path, Device* device = nullptr);
+// Writes atomically (temporary file, fsync, rename).
+void save_npy(const std::string& path, const Tensor& tensor);
+
+}  // namespace lathe::models

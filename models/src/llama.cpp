@@ -1,0 +1,86 @@
+#include "lathe/models/llama.h"
+
+#include "lathe/backends.h"
+#include "lathe/ops/attention.h"
+#include "lathe/ops/nn.h"
+
+namespace lathe::models {
+
+LlamaModel::LlamaModel(LlamaConfig config, Device* device) : config_(std::move(config)), device_(device ? device : default_device()) {
+  config_.validate("model config");
+}
+
+void LlamaModel::init_random(uint64_t seed) {
+  Tensor::manual_seed(seed);
+  for (auto& [name, shape] : config_.parameter_shapes()) {
+    bool norm = shape.size() == 1;
+    Tensor t = norm ? Tensor::ones(shape, DType::Float32, device_)
+                    : Tensor::randn(shape, DType::Float32, device_) * config_.initializer_range;
+    set_parameter(name, t.contiguous().realize());
+  }
+}
+
+void LlamaModel::set_parameter(const std::string& name, Tensor value) {
+  for (auto& [n, shape] : config_.parameter_shapes())
+    if (n == name) {
+      check(value.shape() == shape, "parameter " + name + " has shape " + to_string(value.shape()) + ", the config needs " + to_string(shape));
+      check(value.device() == device_, "parameter " + name + " lives on another device than the model");
+      value.requires_grad_();
+      params_[name] = value;
+      return;
+    }
+  throw Error("'" + name + "' is not a parameter of this Llama configuration");
+}
+
+bool LlamaModel::complete() const {
+  for (auto& [n, shape] : config_.parameter_shapes())
+    if (!params_.count(n)) return false;
+  return true;
+}
+
+std::vector<std::pair<std::string, Tensor>> LlamaModel::parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [n, shape] : config_.parameter_shapes()) out.push_back({n, parameter(n)});
+  return out;
+}
+
+const Tensor& LlamaModel::parameter(const std::string& name) const {
+  auto it = params_.find(name);
+  if (it == params_.end()) throw Error("model parameter " + name + " is not set (initialize or load the model first)");
+  return it->second;
+}
+
+const ops::RopeTables& LlamaModel::rope(int64_t seq_len) const {
+  auto it = rope_cache_.find(seq_len);
+  if (it == rope_cache_.end())
+    it = rope_cache_.emplace(seq_len, ops::rope_tables(seq_len, config_.head_dim, config_.rope_theta, config_.rope_scaling, device_)).first;
+  return it->second;
+}
+
+Tensor LlamaModel::forward(const Tensor& tokens) const {
+  check(tokens.ndim() == 2, "forward: tokens must be [batch, time], got " + to_string(tokens.shape()));
+  const auto& c = config_;
+  const int64_t b = tokens.shape()[0], t = tokens.shape()[1], h = c.num_attention_heads, kv = c.num_key_value_heads, hd = c.head_dim;
+  const ops::RopeTables& tables = rope(t);
+  Tensor x = ops::embedding(tokens, p("model.embed_tokens.weight"));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    std::string pre = "model.layers." + std::to_string(l) + ".";
+    Tensor n = ops::rms_norm(x, p(pre + "input_layernorm.weight"), c.rms_norm_eps);
+    Tensor q = ops::linear(n, p(pre + "self_attn.q_proj.weight")).reshape({b, t, h, hd}).transpose(1, 2);
+    Tensor k = ops::linear(n, p(pre + "self_attn.k_proj.weight")).reshape({b, t, kv, hd}).transpose(1, 2);
+    Tensor v = ops::linear(n, p(pre + "self_attn.v_proj.weight")).reshape({b, t, kv, hd}).transpose(1, 2);
+    Tensor a = ops::scaled_dot_product_attention(ops::apply_rope(q, tables), ops::apply_rope(k, tables), v, true);
+    x = x + ops::linear(a.transpose(1, 2).reshape({b, t, h * hd}), p(pre + "self_attn.o_proj.weight"));
+    n = ops::rms_norm(x, p(pre + "post_attention_layernorm.weight"), c.rms_norm_eps);
+    Tensor mlp = ops::swiglu(ops::linear(n, p(pre + "mlp.gate_proj.weight")), ops::linear(n, p(pre + "mlp.up_proj.weight")));
+    x = x + ops::linear(mlp, p(pre + "mlp.down_proj.weight"));
+  }
+  x = ops::rms_norm(x, p("model.norm.weight"), c.rms_norm_eps);
+  return ops::linear(x, p(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight")).cast(DType::Float32);
+}
+
+Tensor LlamaModel::loss(const Tensor& inputs, const Tensor& targets) const {
+  return ops::cross_entropy(forward(inputs), targets);
+}
+
+}  // namespace lathe::models
