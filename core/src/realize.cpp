@@ -1,3 +1,4 @@
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -29,6 +30,15 @@ int debug_level() {
 
 namespace {
 
+// LATHE_DEBUG output goes to stderr, leaving stdout to the program's own results.
+spdlog::logger& debug_log() {
+  static std::shared_ptr<spdlog::logger> log = [] {
+    auto l = spdlog::get("lathe.debug");
+    return l ? l : spdlog::stderr_color_mt("lathe.debug");
+  }();
+  return *log;
+}
+
 // Compiled programs by device and kernel IR text: the IR fully determines the program.
 Program* compiled_program(Device* device, const Kernel& kernel) {
   static std::mutex mu;
@@ -43,7 +53,7 @@ Program* compiled_program(Device* device, const Kernel& kernel) {
       throw Error("backend '" + device->backend() + "' failed to compile kernel " + kernel.name + ": " + e.what());
     }
     ++runtime_stats().kernels_compiled;
-    if (debug_level() >= 3) spdlog::info("source of {}:\n{}", kernel.name, slot->source());
+    if (debug_level() >= 3) debug_log().info("source of {}:\n{}", kernel.name, slot->source());
   }
   return slot.get();
 }
@@ -60,7 +70,7 @@ void run_copy(const ScheduleItem& item, Buffer* source) {
   item.output->copy_in(host.data());
   ++runtime_stats().copies;
   if (debug_level() >= 1)
-    spdlog::info("copy {:>8} bytes {} -> {}", source->bytes(), source->device()->label(), item.output->device()->label());
+    debug_log().info("copy {:>8} bytes {} -> {}", source->bytes(), source->device()->label(), item.output->device()->label());
 }
 
 }  // namespace
@@ -71,8 +81,8 @@ void realize_nodes(const std::vector<Node*>& roots) {
   std::unordered_map<Node*, Buffer*> made;
   for (auto& item : items) made[item.node] = item.output.get();
   if (debug_level() >= 2) {
-    spdlog::info("schedule: {} items", items.size());
-    for (auto& item : items) spdlog::info("  {}", describe(item));
+    debug_log().info("schedule: {} items", items.size());
+    for (auto& item : items) debug_log().info("  {}", describe(item));
   }
   for (auto& item : items) {
     Node* self = item.node;
@@ -89,7 +99,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
     Device* device = item.node->device;
     check(device != nullptr, "realize: " + describe(item) + " has no device");
     LoweredKernel lk = lower_kernel(item.value, item.output.get(), input_of, default_options(item.value, input_of));
-    if (debug_level() >= 4) spdlog::info("IR:\n{}", kernel_ir_text(lk.kernel));
+    if (debug_level() >= 4) debug_log().info("IR:\n{}", kernel_ir_text(lk.kernel));
     Program* program = compiled_program(device, lk.kernel);
     std::vector<void*> handles;
     for (Buffer* b : lk.params) {
@@ -101,7 +111,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
     double seconds = program->run(handles, timed);
     ++runtime_stats().kernels_run;
     if (timed)
-      spdlog::info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(),
+      debug_log().info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(),
                    lk.kernel.name, lk.params.size(), lk.kernel.global_size, seconds * 1e3,
                    seconds > 0 ? lk.kernel.ops_estimate / seconds * 1e-9 : 0.0);
   }
