@@ -13,29 +13,30 @@ namespace {
 std::atomic<uint64_t> g_seed{0x5eed5eedULL};
 std::atomic<uint64_t> g_calls{0};
 
-Tensor u32(const Tensor& like, uint32_t v) { return Tensor::full(like.shape(), static_cast<long long>(v), DType::UInt32, like.device()); }
-
 Tensor rotl(const Tensor& x, int r) { return x.shl(r).bitwise_or(x.shr(32 - r)); }
 
-// 32 random bits per element of `shape`.
+// 32 random bits per element of `shape`. The key and the call number travel as data, so every
+// call runs the same compiled kernel.
 Tensor random_bits(const Shape& shape, Device* device) {
   uint64_t seed = g_seed.load();
   uint64_t call = g_calls.fetch_add(1);
   int64_t n = numel(shape);
-  Tensor x0 = Tensor::arange(0, static_cast<double>(n), 1, DType::Int32, device).cast(DType::UInt32);
-  Tensor x1 = u32(x0, static_cast<uint32_t>(call));
   const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  const uint32_t ks[3] = {k0, k1, k0 ^ k1 ^ 0x1BD11BDAu};
+  Tensor params = Tensor::from_vector(std::vector<uint32_t>{k0, k1, k0 ^ k1 ^ 0x1BD11BDAu, static_cast<uint32_t>(call)}, {4},
+                                      DType::UInt32, device);
+  Tensor x0 = Tensor::arange(0, static_cast<double>(n), 1, DType::Int32, device).cast(DType::UInt32);
+  auto param = [&](int i) { return params.select(0, i).broadcast_to(x0.shape()); };
+  const Tensor ks[3] = {param(0), param(1), param(2)};
   static const int rot[8] = {13, 15, 26, 6, 17, 29, 16, 24};
-  x0 = x0 + u32(x0, ks[0]);
-  x1 = x1 + u32(x1, ks[1]);
+  Tensor x1 = param(3) + ks[1];
+  x0 = x0 + ks[0];
   for (int i = 0; i < 5; ++i) {
     for (int j = 0; j < 4; ++j) {
       x0 = x0 + x1;
       x1 = rotl(x1, rot[(i % 2) * 4 + j]).bitwise_xor(x0);
     }
-    x0 = x0 + u32(x0, ks[(i + 1) % 3]);
-    x1 = x1 + u32(x1, ks[(i + 2) % 3] + static_cast<uint32_t>(i + 1));
+    x0 = x0 + ks[(i + 1) % 3];
+    x1 = x1 + ks[(i + 2) % 3] + Scalar(static_cast<long long>(i + 1));
   }
   return x0.reshape(shape);
 }

@@ -4,6 +4,8 @@
 //     fuses with its elementwise prologue and epilogue (and permutes, flips, shrinks and
 //     reshapes of its result), but a reduce that is broadcast back (EXPAND, PAD), fed to
 //     another reduce, or needed by two kernels is stored;
+//   - it is a computed value broadcast (EXPAND) inside a reduction's input: otherwise every
+//     iteration that sees a copy recomputes it, e.g. once per output column of a matmul;
 //   - it is the value of an ASSIGN that reads the target through a movement op (in-place
 //     writes would otherwise race with reads of other elements).
 // Everything else, movement ops included, is inlined into its consumers as index arithmetic.
@@ -82,6 +84,28 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
       }
     }
     if (!fuse || ends.size() != 1) realize.insert(n);
+  }
+  // A computed value broadcast (EXPAND) inside a reduction would be recomputed for every
+  // step of the reduction loop that sees it, e.g. once per output column of a matmul. Such
+  // values are stored once instead.
+  for (Node* r : order) {
+    if (r->buffer || r->op != Op::Reduce) continue;
+    std::vector<Node*> stack = {r->src[0].get()};
+    std::unordered_set<Node*> seen;
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      if (n->buffer || realize.count(n) || n->op == Op::Reduce || !seen.insert(n).second) continue;
+      if (n->op == Op::Expand && numel(n->shape) != numel(n->src[0]->shape)) {
+        Node* s = n->src[0].get();
+        while (is_movement(s->op) && !s->buffer && !realize.count(s)) s = s->src[0].get();
+        if (!s->buffer && (is_elementwise(s->op) || s->op == Op::Detach)) {
+          realize.insert(s);
+          continue;
+        }
+      }
+      for (auto& src : n->src) stack.push_back(src.get());
+    }
   }
   for (Node* n : order)
     if (n->op == Op::Assign && !n->buffer && reads_through_movement(n->src[1].get(), n->src[0].get(), realize))
