@@ -395,7 +395,11 @@ LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>
   opt.upcast.assign(S.size(), 1);
   Buffer probe(nullptr, value->dtype, numel(S));
   Lowerer trial(value, &probe, input_of);
-  const int64_t body = static_cast<int64_t>(trial.run({}).kernel.insts.size());
+  LoweredKernel plain = trial.run({});
+  const int64_t body = static_cast<int64_t>(plain.kernel.insts.size());
+  // Big tiles pay for their compile time (seconds for a 256-register tile) only on big
+  // kernels; below ~64M operations a 16-register tile is as fast in practice.
+  const int64_t max_tile = plain.kernel.ops_estimate >= (int64_t{1} << 26) ? 256 : 16;
   if (trial.reduce_loads_.empty()) return opt;
   // An output axis earns a register tile when some operand does not depend on it (its loads
   // are reused across the tile) while another does. The axis where a dependent operand is
@@ -421,7 +425,7 @@ LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>
   auto pick = [&](int d, std::initializer_list<int64_t> factors, int64_t other) {
     if (d < 0) return;
     for (int64_t f : factors)
-      if (S[d] % f == 0 && S[d] >= f && body * f * other <= 4096) {
+      if (S[d] % f == 0 && S[d] >= f && body * f * other <= 4096 && f * other <= max_tile) {
         opt.upcast[d] = f;
         return;
       }
