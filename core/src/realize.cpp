@@ -1,7 +1,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -40,22 +42,70 @@ spdlog::logger& debug_log() {
 }
 
 // Compiled programs by device and kernel IR text: the IR fully determines the program.
-Program* compiled_program(Device* device, const Kernel& kernel) {
-  static std::mutex mu;
-  static std::unordered_map<Device*, std::unordered_map<std::string, std::unique_ptr<Program>>> cache;
-  std::string key = kernel_ir_text(kernel);
-  std::lock_guard<std::mutex> lock(mu);
-  auto& slot = cache[device][key];
-  if (!slot) {
-    try {
-      slot = device->compile(kernel);
-    } catch (const Error& e) {
-      throw Error("backend '" + device->backend() + "' failed to compile kernel " + kernel.name + ": " + e.what());
-    }
-    ++runtime_stats().kernels_compiled;
-    if (debug_level() >= 3) debug_log().info("source of {}:\n{}", kernel.name, slot->source());
+struct ProgramCache {
+  std::mutex mu;
+  std::unordered_map<Device*, std::unordered_map<std::string, std::shared_ptr<Program>>> programs;
+};
+ProgramCache& program_cache() {
+  static ProgramCache c;
+  return c;
+}
+
+std::shared_ptr<Program> cached_program(Device* device, const std::string& key) {
+  auto& c = program_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto& per = c.programs[device];
+  auto it = per.find(key);
+  return it == per.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Program> compile_program(Device* device, const Kernel& kernel, const std::string& key) {
+  std::shared_ptr<Program> program;
+  try {
+    program = device->compile(kernel);
+  } catch (const Error& e) {
+    throw Error("backend '" + device->backend() + "' failed to compile kernel " + kernel.name + ": " + e.what());
   }
-  return slot.get();
+  if (debug_level() >= 3) debug_log().info("source of {}:\n{}", kernel.name, program->source());
+  auto& c = program_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  ++runtime_stats().kernels_compiled;
+  return c.programs[device].emplace(key, program).first->second;
+}
+
+// Compiles every kernel not yet cached, several at a time: compilers are single-threaded
+// processes and a training step's first run needs a hundred of them.
+void compile_missing(const std::vector<std::pair<Device*, const Kernel*>>& kernels, std::vector<std::shared_ptr<Program>>& out) {
+  std::vector<std::string> keys(kernels.size());
+  std::vector<size_t> todo;
+  std::unordered_map<std::string, size_t> first;  // duplicates in one schedule compile once
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    keys[i] = kernel_ir_text(*kernels[i].second);
+    out[i] = cached_program(kernels[i].first, keys[i]);
+    if (!out[i] && first.emplace(keys[i], i).second) todo.push_back(i);
+  }
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mu;
+  auto worker = [&] {
+    for (size_t j; (j = next.fetch_add(1)) < todo.size();) {
+      size_t i = todo[j];
+      try {
+        out[i] = compile_program(kernels[i].first, *kernels[i].second, keys[i]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mu);
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  };
+  size_t threads = std::min<size_t>(todo.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  for (size_t i = 0; i < kernels.size(); ++i)
+    if (!out[i]) out[i] = cached_program(kernels[i].first, keys[i]);
 }
 
 std::string describe(const ScheduleItem& item) {
@@ -84,7 +134,13 @@ void realize_nodes(const std::vector<Node*>& roots) {
     debug_log().info("schedule: {} items", items.size());
     for (auto& item : items) debug_log().info("  {}", describe(item));
   }
-  for (auto& item : items) {
+  // Lower everything first so that all new kernels compile together.
+  std::vector<LoweredKernel> lowered(items.size());
+  std::vector<std::pair<Device*, const Kernel*>> to_compile;
+  std::vector<size_t> kernel_items;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
+    if (item.kind == ScheduleItem::Kind::Copy) continue;
     Node* self = item.node;
     auto input_of = [&](Node* n) -> Buffer* {
       if (n == self) return nullptr;
@@ -92,15 +148,26 @@ void realize_nodes(const std::vector<Node*>& roots) {
       auto it = made.find(n);
       return it == made.end() ? nullptr : it->second;
     };
+    check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
+    lowered[i] = lower_kernel(item.value, item.output.get(), input_of, default_options(item.value, input_of));
+    if (debug_level() >= 4) debug_log().info("IR:\n{}", kernel_ir_text(lowered[i].kernel));
+    to_compile.push_back({item.node->device, &lowered[i].kernel});
+    kernel_items.push_back(i);
+  }
+  std::vector<std::shared_ptr<Program>> programs(to_compile.size());
+  compile_missing(to_compile, programs);
+  std::vector<std::shared_ptr<Program>> program_of(items.size());
+  for (size_t k = 0; k < kernel_items.size(); ++k) program_of[kernel_items[k]] = programs[k];
+
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
     if (item.kind == ScheduleItem::Kind::Copy) {
-      run_copy(item, input_of(item.value));
+      Node* src = item.value;
+      run_copy(item, src->buffer ? src->buffer.get() : made.at(src));
       continue;
     }
     Device* device = item.node->device;
-    check(device != nullptr, "realize: " + describe(item) + " has no device");
-    LoweredKernel lk = lower_kernel(item.value, item.output.get(), input_of, default_options(item.value, input_of));
-    if (debug_level() >= 4) debug_log().info("IR:\n{}", kernel_ir_text(lk.kernel));
-    Program* program = compiled_program(device, lk.kernel);
+    const LoweredKernel& lk = lowered[i];
     std::vector<void*> handles;
     for (Buffer* b : lk.params) {
       check(b->device() == device, "realize: kernel " + lk.kernel.name + " reads a buffer on " + b->device()->label() +
@@ -108,12 +175,12 @@ void realize_nodes(const std::vector<Node*>& roots) {
       handles.push_back(b->handle());
     }
     bool timed = debug_level() >= 1;
-    double seconds = program->run(handles, timed);
+    double seconds = program_of[i]->run(handles, timed);
     ++runtime_stats().kernels_run;
     if (timed)
       debug_log().info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(),
-                   lk.kernel.name, lk.params.size(), lk.kernel.global_size, seconds * 1e3,
-                   seconds > 0 ? lk.kernel.ops_estimate / seconds * 1e-9 : 0.0);
+                       lk.kernel.name, lk.params.size(), lk.kernel.global_size, seconds * 1e3,
+                       seconds > 0 ? lk.kernel.ops_estimate / seconds * 1e-9 : 0.0);
   }
   for (auto& item : items) {
     item.node->buffer = item.output;
