@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   lathe::app::add_backends_command(app);
   lathe::app::add_bench_command(app);
   lathe::app::add_eval_command(app);
+  lathe::app::add_train_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

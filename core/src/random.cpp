@@ -48,6 +48,12 @@ void Tensor::manual_seed(uint64_t seed) {
   g_calls = 0;
 }
 
+std::pair<uint64_t, uint64_t> Tensor::random_state() { return {g_seed.load(), g_calls.load()}; }
+void Tensor::set_random_state(std::pair<uint64_t, uint64_t> state) {
+  g_seed = state.first;
+  g_calls = state.second;
+}
+
 Tensor Tensor::rand(const Shape& shape, DType dtype, Device* device) {
   check(is_float(dtype), std::string("rand: dtype must be a float type, got ") + dtype_name(dtype));
   device = resolve(device);

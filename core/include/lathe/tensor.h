@@ -51,6 +51,9 @@ class Tensor {
   static Tensor eye(int64_t n, int64_t m = -1, DType dtype = DType::Float32, Device* device = nullptr);
   // Counter-based (Threefry-2x32): the same seed gives the same numbers on every backend.
   static void manual_seed(uint64_t seed);
+  // The generator's whole state (seed and number of draws), for checkpoints.
+  static std::pair<uint64_t, uint64_t> random_state();
+  static void set_random_state(std::pair<uint64_t, uint64_t> state);
   static Tensor rand(const Shape& shape, DType dtype = DType::Float32, Device* device = nullptr);   // [0, 1)
   static Tensor randn(const Shape& shape, DType dtype = DType::Float32, Device* device = nullptr);  // N(0, 1)
   static Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::Int32, Device* device = nullptr);

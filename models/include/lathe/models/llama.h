@@ -28,6 +28,10 @@ class LlamaModel {
   std::vector<std::pair<std::string, Tensor>> parameters() const;
   const Tensor& parameter(const std::string& name) const;
 
+  // Parameters stay float32 (master weights); the forward pass computes in this type
+  // (float32 or bfloat16). Gradients flow back through the cast to the float32 parameters.
+  void set_compute_dtype(DType dtype) { compute_dtype_ = dtype; }
+
   // tokens [B, T] integer ids -> logits [B, T, vocab] float32.
   Tensor forward(const Tensor& tokens) const;
   // Mean cross-entropy of forward(inputs) against targets, both [B, T].
@@ -35,10 +39,11 @@ class LlamaModel {
 
  private:
   const ops::RopeTables& rope(int64_t seq_len) const;
-  const Tensor& p(const std::string& name) const { return parameter(name); }
+  Tensor p(const std::string& name) const { return parameter(name).cast(compute_dtype_); }
 
   LlamaConfig config_;
   Device* device_;
+  DType compute_dtype_ = DType::Float32;
   std::map<std::string, Tensor> params_;
   mutable std::map<int64_t, ops::RopeTables> rope_cache_;
 };

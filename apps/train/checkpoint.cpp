@@ -1,0 +1,123 @@
+#include "checkpoint.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "lathe/models/atomic_file.h"
+#include "lathe/models/safetensors.h"
+
+namespace lathe::app {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string step_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step_%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+void sync_dir(const fs::path& dir) {
+  models::AtomicFile marker((dir / ".complete").string());
+  marker.commit();
+}
+
+}  // namespace
+
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
+  std::vector<std::string> out;
+  fs::path root = fs::path(run_dir) / "checkpoints";
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(root, ec)) {
+    std::string name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("step_", 0) == 0 && name.find('.') == std::string::npos && fs::exists(e.path() / ".complete"))
+      out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& s, int keep) {
+  fs::path root = fs::path(run_dir) / "checkpoints";
+  fs::create_directories(root);
+  fs::path final_dir = root / step_name(s.step), tmp = root / (step_name(s.step) + ".tmp");
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  auto params = model.parameters();
+  models::save_safetensors((tmp / "model.safetensors").string(), params);
+  if (adamw) {
+    std::vector<std::pair<std::string, Tensor>> opt;
+    for (size_t i = 0; i < params.size(); ++i) {
+      opt.push_back({"exp_avg." + params[i].first, adamw->exp_avg()[i]});
+      opt.push_back({"exp_avg_sq." + params[i].first, adamw->exp_avg_sq()[i]});
+    }
+    models::save_safetensors((tmp / "optimizer.safetensors").string(), opt);
+  }
+  nlohmann::json j = {{"step", s.step},
+                      {"train_rng", std::to_string(s.train_rng)},
+                      {"val_rng", std::to_string(s.val_rng)},
+                      {"tensor_rng_seed", std::to_string(s.tensor_rng.first)},
+                      {"tensor_rng_calls", std::to_string(s.tensor_rng.second)},
+                      {"optimizer_steps", adamw ? adamw->steps() : s.step},
+                      {"elapsed_s", s.elapsed_s}};
+  models::write_file_atomically((tmp / "state.json").string(), j.dump(2) + "\n");
+  sync_dir(tmp);
+  fs::remove_all(final_dir);
+  fs::rename(tmp, final_dir);
+  auto all = list_checkpoints(run_dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
+}
+
+std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, ops::AdamW* adamw) {
+  auto all = list_checkpoints(run_dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    fs::path dir(*it);
+    try {
+      std::ifstream f(dir / "state.json");
+      if (!f) throw Error("state.json is missing");
+      nlohmann::json j = nlohmann::json::parse(f);
+      TrainState s;
+      s.step = j.at("step").get<int64_t>();
+      s.train_rng = std::stoull(j.at("train_rng").get<std::string>());
+      s.val_rng = std::stoull(j.at("val_rng").get<std::string>());
+      s.tensor_rng = {std::stoull(j.at("tensor_rng_seed").get<std::string>()), std::stoull(j.at("tensor_rng_calls").get<std::string>())};
+      s.elapsed_s = j.value("elapsed_s", 0.0);
+      models::SafetensorsFile weights((dir / "model.safetensors").string());
+      std::vector<std::pair<std::string, Tensor>> loaded;
+      for (auto& [name, p] : model.parameters()) loaded.push_back({name, weights.load(name, model.device()).cast(DType::Float32)});
+      std::vector<Tensor> m, v;
+      if (adamw) {
+        models::SafetensorsFile opt((dir / "optimizer.safetensors").string());
+        for (auto& [name, p] : loaded) {
+          m.push_back(opt.load("exp_avg." + name, model.device()));
+          v.push_back(opt.load("exp_avg_sq." + name, model.device()));
+        }
+      }
+      // Everything read: only now change the model and optimizer.
+      std::vector<Tensor> done;
+      auto params = model.parameters();
+      for (size_t i = 0; i < params.size(); ++i) {
+        Tensor p = params[i].second;
+        NoGradGuard no_grad;
+        done.push_back(p.assign(loaded[i].second));
+        if (adamw) {
+          done.push_back(adamw->exp_avg()[i].assign(m[i]));
+          done.push_back(adamw->exp_avg_sq()[i].assign(v[i]));
+        }
+      }
+      realize(done);
+      if (adamw) adamw->set_steps(j.at("optimizer_steps").get<int64_t>());
+      return s;
+    } catch (const std::exception& e) {
+      spdlog::warn("checkpoint {} cannot be used ({}); trying an older one", dir.string(), e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace lathe::app

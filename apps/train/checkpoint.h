@@ -1,0 +1,28 @@
+// Training checkpoints: <run>/checkpoints/step_NNNNNNNN/ holding the model, the optimizer state
+// and state.json (step, sampler and generator states). Each is written under a temporary name
+// and renamed only when every file is on disk, so a crash mid-write never leaves a folder that
+// looks complete.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lathe/models/llama.h"
+#include "lathe/ops/optim.h"
+
+namespace lathe::app {
+
+struct TrainState {
+  int64_t step = 0;  // optimizer steps completed
+  uint64_t train_rng = 0, val_rng = 0;
+  std::pair<uint64_t, uint64_t> tensor_rng{0, 0};
+  double elapsed_s = 0;  // training time before this run, for time-to-target
+};
+
+void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& state, int keep);
+// The newest checkpoint that loads completely (damaged ones are skipped with a warning).
+std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, ops::AdamW* adamw);
+std::vector<std::string> list_checkpoints(const std::string& run_dir);  // complete ones, oldest first
+
+}  // namespace lathe::app

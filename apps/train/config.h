@@ -1,0 +1,54 @@
+// The trainer's configuration: a TOML file, defaults for every key, command-line overrides
+// (--set section.key=value), and errors that name the key and suggest the one meant.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lathe::app {
+
+struct TrainConfig {
+  // [backend]
+  std::string backend = "cpu";
+  int device = 0;
+  // [model]
+  std::string preset;         // a llama preset name, or empty for the explicit size below
+  std::string hf_checkpoint;  // initialise from a Hugging Face folder instead
+  int vocab_size = 0;         // 0: the data's vocabulary
+  int hidden_size = 64, intermediate_size = 192, num_layers = 2, num_heads = 4, num_kv_heads = 2;
+  double rope_theta = 10000, rms_norm_eps = 1e-5, init_std = 0.02;
+  bool tie_embeddings = false;
+  // [data]
+  std::string data_source = "synthetic", data_path;
+  double val_fraction = 0.1;
+  int synthetic_vocab = 64;
+  // [train]
+  int steps = 300, batch_size = 16, seq_len = 64, grad_accum = 1;
+  std::string precision = "fp32";
+  int seed = 1337;
+  // [optimizer]
+  std::string optimizer = "adamw";
+  double lr = 3e-3, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, momentum = 0.9, grad_clip = 1.0;
+  // [schedule]
+  int warmup_steps = 20;
+  std::string decay = "cosine";
+  double min_lr = 3e-4;
+  // [eval]
+  int eval_every = 50, eval_batches = 4;
+  double target_loss = 0;
+  // [checkpoint]
+  std::string out_dir = "runs/default";
+  int checkpoint_every = 100, keep = 2;
+  std::string resume = "auto";
+  bool export_hf = true;
+  // [log]
+  int log_every = 10;
+  bool mllog = true, plot = true;
+};
+
+// Reads `path` (empty: defaults only), applies overrides "section.key=value", validates.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides);
+// The whole configuration as TOML with every default filled in and each key documented.
+std::string config_to_toml(const TrainConfig& config);
+
+}  // namespace lathe::app

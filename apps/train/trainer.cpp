@@ -1,0 +1,175 @@
+#include "trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "checkpoint.h"
+#include "lathe/backends.h"
+#include "lathe/models/data.h"
+#include "lathe/models/hf_checkpoint.h"
+#include "lathe/ops/optim.h"
+#include "run_log.h"
+
+namespace lathe::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::unique_ptr<models::TokenSource> make_source(const TrainConfig& c) {
+  if (c.data_source == "synthetic") return models::synthetic_source(c.synthetic_vocab);
+  return models::file_source(c.data_path, c.val_fraction);
+}
+
+models::LlamaModel make_model(const TrainConfig& c, int64_t data_vocab, Device* device) {
+  if (!c.hf_checkpoint.empty()) return models::load_hf_model(c.hf_checkpoint, device);
+  models::LlamaConfig mc;
+  if (!c.preset.empty()) {
+    mc = models::llama_preset(c.preset);
+  } else {
+    mc.hidden_size = c.hidden_size;
+    mc.intermediate_size = c.intermediate_size;
+    mc.num_attention_heads = c.num_heads;
+    mc.num_key_value_heads = c.num_kv_heads;
+    mc.head_dim = c.hidden_size / c.num_heads;
+    mc.rope_theta = c.rope_theta;
+    mc.rope_scaling.reset();
+    mc.rms_norm_eps = c.rms_norm_eps;
+    mc.tie_word_embeddings = c.tie_embeddings;
+    mc.max_position_embeddings = std::max(2048, c.seq_len);
+  }
+  mc.num_hidden_layers = c.preset.empty() ? c.num_layers : mc.num_hidden_layers;
+  if (!c.preset.empty() && c.num_layers != TrainConfig{}.num_layers) mc.num_hidden_layers = c.num_layers;
+  mc.vocab_size = c.vocab_size > 0 ? c.vocab_size : data_vocab;
+  mc.initializer_range = c.init_std;
+  models::LlamaModel model(mc, device);
+  model.init_random(static_cast<uint64_t>(c.seed));
+  return model;
+}
+
+double evaluate(const models::LlamaModel& model, const models::TokenSource& data, const TrainConfig& c, models::SamplerRng& rng) {
+  NoGradGuard no_grad;
+  double total = 0;
+  for (int i = 0; i < c.eval_batches; ++i) {
+    models::Batch b = models::make_batch(data, c.batch_size, c.seq_len, models::Split::Validation, rng, model.device());
+    total += model.loss(b.inputs, b.targets).item<float>();
+  }
+  return total / c.eval_batches;
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& c) {
+  Device* device = get_device(c.backend + ":" + std::to_string(c.device));
+  set_default_device(c.backend + ":" + std::to_string(c.device));
+  auto data = make_source(c);
+  models::LlamaModel model = make_model(c, data->vocab_size(), device);
+  check(model.config().vocab_size >= data->vocab_size(),
+        "model.vocab_size (" + std::to_string(model.config().vocab_size) + ") is smaller than the data's vocabulary (" +
+            std::to_string(data->vocab_size()) + ")");
+  if (c.precision == "bf16") {
+    const auto& dt = device->info().dtypes;
+    check(std::find(dt.begin(), dt.end(), DType::BFloat16) != dt.end(), "train.precision = \"bf16\": backend " + c.backend + " has no bfloat16");
+    model.set_compute_dtype(DType::BFloat16);
+  }
+  std::vector<Tensor> params;
+  std::vector<bool> decay;
+  for (auto& [name, p] : model.parameters()) {
+    params.push_back(p);
+    decay.push_back(p.ndim() >= 2);
+  }
+  std::unique_ptr<ops::AdamW> adamw;
+  std::unique_ptr<ops::SGD> sgd;
+  if (c.optimizer == "adamw") adamw = std::make_unique<ops::AdamW>(params, ops::AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay}, decay);
+  else sgd = std::make_unique<ops::SGD>(params, c.lr, c.momentum, false, c.weight_decay);
+  ops::LrSchedule schedule{c.lr, c.min_lr, c.warmup_steps, c.steps, c.decay};
+
+  TrainState state;
+  models::SamplerRng train_rng(static_cast<uint64_t>(c.seed) * 2 + 1), val_rng(static_cast<uint64_t>(c.seed) * 2 + 2);
+  if (c.resume == "auto") {
+    if (auto s = load_latest_checkpoint(c.out_dir, model, adamw.get())) state = *s;
+  }
+  if (state.step > 0) {
+    train_rng.set_state(state.train_rng);
+    val_rng.set_state(state.val_rng);
+    Tensor::set_random_state(state.tensor_rng);
+  }
+  RunLog run(c.out_dir, c.steps, state.step, c.mllog);
+  auto& log = run.log();
+  log.info("model: {} parameters, {} layers, width {}, vocab {}; data: {}", model.config().parameter_count(), model.config().num_hidden_layers,
+           model.config().hidden_size, model.config().vocab_size, data->describe());
+  log.info("backend: {} ({})", device->label(), device->info().name);
+  if (state.step > 0) log.info("resuming from the checkpoint at step {}", state.step);
+  if (state.step >= c.steps) log.info("the run already finished ({} steps); nothing to do", state.step);
+  run.mllog("run_start", nullptr, {{"step", state.step}}, "INTERVAL_START");
+  run.mllog("global_batch_size", c.batch_size * c.grad_accum);
+  run.mllog("opt_base_learning_rate", c.lr);
+
+  TrainResult result;
+  auto start = Clock::now();
+  int64_t tokens_per_step = static_cast<int64_t>(c.batch_size) * c.seq_len * c.grad_accum;
+  auto window_start = Clock::now();
+  int64_t window_steps = 0;
+  for (int64_t step = state.step; step < c.steps; ++step) {
+    double lr = ops::lr_at(schedule, step);
+    if (adamw) adamw->set_lr(lr), adamw->zero_grad();
+    else sgd->set_lr(lr), sgd->zero_grad();
+    double loss = 0;
+    for (int micro = 0; micro < c.grad_accum; ++micro) {
+      models::Batch b = models::make_batch(*data, c.batch_size, c.seq_len, models::Split::Train, train_rng, device);
+      Tensor l = model.loss(b.inputs, b.targets) * (1.0 / c.grad_accum);
+      l.backward();
+      loss += l.item<float>();
+    }
+    if (!std::isfinite(loss))
+      throw Error("step " + std::to_string(step + 1) + ": the training loss is " + std::to_string(loss) +
+                  "; stopped without writing a checkpoint (the last one is intact). Lower optimizer.lr or raise warm-up.");
+    double grad_norm = c.grad_clip > 0 ? ops::clip_grad_norm(params, c.grad_clip).item<float>()
+                                       : ops::clip_grad_norm(params, 1e30).item<float>();
+    if (adamw) adamw->step();
+    else sgd->step();
+    ++window_steps;
+
+    int64_t done = step + 1;
+    bool last = done == c.steps;
+    std::optional<double> val;
+    if ((c.eval_every > 0 && done % c.eval_every == 0) || last) {
+      val = evaluate(model, *data, c, val_rng);
+      run.mllog("eval_accuracy", *val, {{"epoch_num", done}, {"metric", "validation loss"}});
+    }
+    double tps = static_cast<double>(window_steps * tokens_per_step) / std::max(seconds_since(window_start), 1e-9);
+    double elapsed = state.elapsed_s + seconds_since(start);
+    run.step({done, loss, lr, grad_norm, tps, elapsed, val}, done % c.log_every == 0 || last);
+    if (done % c.log_every == 0) window_start = Clock::now(), window_steps = 0;
+    result = {done, loss, val ? *val : result.final_val_loss, false};
+
+    bool reached = val && c.target_loss > 0 && *val <= c.target_loss;
+    if ((c.checkpoint_every > 0 && done % c.checkpoint_every == 0) || last || reached) {
+      state = {done, train_rng.state(), val_rng.state(), Tensor::random_state(), elapsed};
+      save_checkpoint(c.out_dir, model, adamw.get(), state, c.keep);
+      state.elapsed_s = 0;
+      state.step = done;
+    }
+    if (reached) {
+      log.info("validation loss {:.4f} reached the target {:.4f} at step {} after {:.1f} s", *val, c.target_loss, done, elapsed);
+      run.mllog("run_stop", nullptr, {{"status", "success"}, {"step", done}, {"time_to_target_s", elapsed}}, "INTERVAL_END");
+      result.reached_target = true;
+      break;
+    }
+  }
+  if (!result.reached_target) run.mllog("run_stop", nullptr, {{"status", c.target_loss > 0 ? "aborted" : "success"}}, "INTERVAL_END");
+  if (c.export_hf) {
+    std::string hf = (std::filesystem::path(c.out_dir) / "hf").string();
+    models::save_hf_model(model, hf);
+    log.info("exported the model in Hugging Face layout to {}", hf);
+  }
+  if (c.plot) {
+    std::string why = run.plot();
+    if (why.empty()) log.info("loss curves: {}", (std::filesystem::path(c.out_dir) / "loss.svg").string());
+    else log.warn("no plot: {}", why);
+  }
+  return result;
+}
+
+}  // namespace lathe::app
