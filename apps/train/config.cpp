@@ -41,7 +41,7 @@ const std::vector<Key>& schema() {
       {"data.source", Kind::String, "synthetic (built in, needs no files) or file", 0, 0, {"synthetic", "file"}},
       {"data.path", Kind::String, "token file: .bin (llm.c/nanoGPT uint16/uint32), .npy, or text read as bytes"},
       {"data.val_fraction", Kind::Float, "last fraction of the file used for validation", 0, 0.99},
-      {"data.synthetic_vocab", Kind::Int, "vocabulary of the synthetic task", 4, 65536},
+      {"data.synthetic_vocab", Kind::Int, "vocabulary of the synthetic task", 4, 1e7},
       {"train.steps", Kind::Int, "optimizer steps", 1, 1e12},
       {"train.batch_size", Kind::Int, "sequences per micro-batch", 1, 1e7},
       {"train.seq_len", Kind::Int, "tokens per sequence", 1, 1e7},
@@ -215,6 +215,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
       if (it == schema().end()) throw Error(where + ": unknown key " + key + suggestion(key));
       check_value(*it, value, where);
       bindings().at(key)(c, value);
+      c.set_keys.insert(key);
     }
   }
   if (c.num_heads % c.num_kv_heads != 0) throw Error(where + ": model.num_kv_heads (" + std::to_string(c.num_kv_heads) + ") must divide model.num_heads (" + std::to_string(c.num_heads) + ")");

@@ -2,6 +2,7 @@
 // (--set section.key=value), and errors that name the key and suggest the one meant.
 #pragma once
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,8 @@ struct TrainConfig {
   // [log]
   int log_every = 10;
   bool mllog = true, plot = true;
+
+  std::set<std::string> set_keys;  // keys given in the file or on the command line
 };
 
 // Reads `path` (empty: defaults only), applies overrides "section.key=value", validates.

@@ -39,9 +39,10 @@ models::LlamaModel make_model(const TrainConfig& c, int64_t data_vocab, Device* 
     mc.tie_word_embeddings = c.tie_embeddings;
     mc.max_position_embeddings = std::max(2048, c.seq_len);
   }
-  mc.num_hidden_layers = c.preset.empty() ? c.num_layers : mc.num_hidden_layers;
-  if (!c.preset.empty() && c.num_layers != TrainConfig{}.num_layers) mc.num_hidden_layers = c.num_layers;
-  mc.vocab_size = c.vocab_size > 0 ? c.vocab_size : data_vocab;
+  // A preset keeps its own sizes unless the config names them.
+  if (c.preset.empty() || c.set_keys.count("model.num_layers")) mc.num_hidden_layers = c.num_layers;
+  if (c.vocab_size > 0) mc.vocab_size = c.vocab_size;
+  else if (c.preset.empty()) mc.vocab_size = data_vocab;
   mc.initializer_range = c.init_std;
   models::LlamaModel model(mc, device);
   model.init_random(static_cast<uint64_t>(c.seed));
