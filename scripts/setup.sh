@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs what lathe needs on Debian 12 (or a derivative), then configures and builds it.
-#   scripts/setup.sh            install packages, build into ./build
-#   BUILD_DIR=dir scripts/setup.sh
+# Installs what lathe needs on Debian 12 (or a derivative), builds it, lists the backends and
+# trains the default config.
+#   scripts/setup.sh                     install packages, build into ./build, train
+#   BUILD_DIR=dir scripts/setup.sh       build elsewhere
+#   LATHE_SKIP_TRAIN=1 scripts/setup.sh  everything but the training run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config
   libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
-  nlohmann-json3-dev libgtest-dev libgmock-dev libopenblas-dev)
+  nlohmann-json3-dev libgtest-dev libgmock-dev libopenblas-dev gnuplot-nox python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,3 +27,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j "$(nproc)"
 echo "setup: built into $build (the lathe command is $build/bin/lathe)"
 "$build/bin/lathe" backends
+# The main job: train the default config (a small Llama on the built-in synthetic task).
+if [ "${LATHE_SKIP_TRAIN:-0}" != "1" ]; then
+  "$build/bin/lathe" train --set checkpoint.dir="$build/runs/default"
+fi
