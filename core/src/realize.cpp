@@ -2,7 +2,9 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <thread>
 #include <cstdlib>
 #include <mutex>
@@ -108,6 +110,87 @@ void compile_missing(const std::vector<std::pair<Device*, const Kernel*>>& kerne
     if (!out[i]) out[i] = cached_program(kernels[i].first, keys[i]);
 }
 
+// A kernel's structure, independent of which buffers it reads: every training step builds
+// the same graphs over new buffers, and this key lets them reuse the lowered kernel.
+struct Fragment {
+  std::string signature;
+  std::vector<Buffer*> inputs;  // boundary buffers in visit order
+};
+
+Fragment fragment_of(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of) {
+  Fragment f;
+  std::unordered_map<Node*, int> ids;
+  std::string& sig = f.signature;
+  sig.reserve(256);
+  // Iterative post-order so deep graphs cannot overflow the stack.
+  std::vector<std::pair<Node*, size_t>> stack = {{value, 0}};
+  while (!stack.empty()) {
+    auto& [n, i] = stack.back();
+    Buffer* in = input_of(n);
+    if (!in && i < n->src.size()) {
+      Node* child = n->src[i++].get();
+      if (!ids.count(child)) stack.push_back({child, 0});
+      continue;
+    }
+    if (ids.count(n)) {
+      stack.pop_back();
+      continue;
+    }
+    int id = static_cast<int>(ids.size());
+    ids[n] = id;
+    sig += std::to_string(id) + ":";
+    if (in) {
+      // Which earlier input (or the output) shares this buffer: the lowering merges them.
+      int same = in == output ? -2 : -1;
+      for (size_t k = 0; k < f.inputs.size() && same == -1; ++k)
+        if (f.inputs[k] == in) same = static_cast<int>(k);
+      f.inputs.push_back(in);
+      sig += "IN" + std::to_string(same) + "/" + std::to_string(static_cast<int>(n->dtype)) + to_string(n->shape);
+    } else {
+      sig += std::to_string(static_cast<int>(n->op)) + "/" + std::to_string(static_cast<int>(n->dtype)) + to_string(n->shape);
+      for (int64_t a : n->arg) sig += "," + std::to_string(a);
+      if (n->op == Op::Reduce) sig += "r" + std::to_string(static_cast<int>(n->reduce_op));
+      if (n->op == Op::Const) {
+        uint64_t bits;
+        std::memcpy(&bits, &n->fvalue, sizeof bits);
+        sig += "c" + std::to_string(bits) + "/" + std::to_string(n->ivalue);
+      }
+      for (auto& src : n->src) sig += "<" + std::to_string(ids.at(src.get()));
+    }
+    sig += ";";
+    stack.pop_back();
+  }
+  return f;
+}
+
+struct CachedLowering {
+  Kernel kernel;
+  std::vector<int> param_input;  // for params 1..n: index into Fragment::inputs
+};
+
+// Lowers through a cache keyed by the fragment's structure.
+LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, CachedLowering> cache;
+  Fragment f = fragment_of(value, output, input_of);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(f.signature);
+    if (it != cache.end()) {
+      LoweredKernel lk{it->second.kernel, {output}};
+      for (int k : it->second.param_input) lk.params.push_back(f.inputs[k]);
+      return lk;
+    }
+  }
+  LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of));
+  CachedLowering c{lk.kernel, {}};
+  for (size_t p = 1; p < lk.params.size(); ++p)
+    c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
+  std::lock_guard<std::mutex> lock(mu);
+  cache.emplace(std::move(f.signature), std::move(c));
+  return lk;
+}
+
 std::string describe(const ScheduleItem& item) {
   std::string s = std::string(item.kind == ScheduleItem::Kind::Copy ? "copy " : "kernel ") + op_name(item.node->op) + " " +
                   dtype_name(item.node->dtype) + to_string(item.node->shape);
@@ -149,7 +232,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       return it == made.end() ? nullptr : it->second;
     };
     check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
-    lowered[i] = lower_kernel(item.value, item.output.get(), input_of, default_options(item.value, input_of));
+    lowered[i] = lower_cached(item.value, item.output.get(), input_of);
     if (debug_level() >= 4) debug_log().info("IR:\n{}", kernel_ir_text(lowered[i].kernel));
     to_compile.push_back({item.node->device, &lowered[i].kernel});
     kernel_items.push_back(i);
