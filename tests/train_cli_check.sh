@@ -44,6 +44,16 @@ grep -q "cannot be used" cut3.out || { cat cut3.out; exit 1; }
 grep -q "resuming from the checkpoint at step 35" cut3.out || { cat cut3.out; exit 1; }
 echo "cut-short and damaged checkpoints were skipped"
 
+# bf16 compute from float32 master weights follows the float32 run closely.
+"$lathe" train "${small[@]}" --set checkpoint.dir=bf16 --set train.precision=bf16 > bf16.out 2>&1
+python3 - ref/metrics.jsonl bf16/metrics.jsonl <<'PY'
+import json, math, sys
+a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:3])
+worst = max(abs(x - y) for x, y in zip(a, b))
+assert len(a) == len(b) == 40 and all(map(math.isfinite, b)) and worst < 0.1, worst
+print("bf16: largest loss difference to float32 over 40 steps %.4f" % worst)
+PY
+
 expect_error() {  # expect_error PATTERN ARGS...
   local pattern="$1"; shift
   if "$lathe" train "$@" > err.out 2>&1; then echo "accepted: $*"; exit 1; fi
