@@ -74,4 +74,7 @@ for d in diverged/checkpoints/*; do  # whatever was written before the divergenc
   case "$d" in *.tmp) echo "left a partial checkpoint $d"; exit 1;; esac
   [ -f "$d/.complete" ] || { echo "$d is incomplete"; exit 1; }
 done
+expect_error "the batch does not fit in device memory" "${small[@]}" --set checkpoint.dir=oom --set train.batch_size=64 \
+  --set train.seq_len=256 --set "backend.options={ memory_limit_mib = 24 }"
+expect_error "backend.options must be an inline table" --set backend.options=3
 echo "bad input refused with clear messages"

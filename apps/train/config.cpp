@@ -11,7 +11,7 @@
 namespace lathe::app {
 namespace {
 
-enum class Kind { Int, Float, String, Bool };
+enum class Kind { Int, Float, String, Bool, Table };
 
 struct Key {
   const char* path;
@@ -26,6 +26,7 @@ const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
       {"backend.name", Kind::String, "backend plugin to train on (see `lathe backends`)"},
       {"backend.device", Kind::Int, "device index within the backend", 0, 1024},
+      {"backend.options", Kind::Table, "backend-specific options, e.g. { memory_limit_mib = 4096 } for cpu"},
       {"model.preset", Kind::String, "a Llama preset (llama3.1-8b, llama3.2-1b, tiny, small, ...); empty: the sizes below"},
       {"model.hf_checkpoint", Kind::String, "initialise from this Hugging Face folder (config.json + safetensors)"},
       {"model.vocab_size", Kind::Int, "vocabulary; 0 takes the data's", 0, 1e7},
@@ -89,6 +90,14 @@ Binding field(T TrainConfig::*member) {
 const std::map<std::string, Binding>& bindings() {
   static const std::map<std::string, Binding> b = {
       {"backend.name", field(&TrainConfig::backend)}, {"backend.device", field(&TrainConfig::device)},
+      {"backend.options", [](TrainConfig& c, const toml::node& n) {
+         for (auto&& [k, v] : *n.as_table()) {
+           std::ostringstream s;
+           if (auto str = v.value<std::string>()) s << *str;
+           else v.visit([&](auto&& x) { s << x; });
+           c.backend_options[std::string(k.str())] = s.str();
+         }
+       }},
       {"model.preset", field(&TrainConfig::preset)}, {"model.hf_checkpoint", field(&TrainConfig::hf_checkpoint)},
       {"model.vocab_size", field(&TrainConfig::vocab_size)}, {"model.hidden_size", field(&TrainConfig::hidden_size)},
       {"model.intermediate_size", field(&TrainConfig::intermediate_size)}, {"model.num_layers", field(&TrainConfig::num_layers)},
@@ -144,6 +153,7 @@ const char* kind_name(Kind k) {
     case Kind::Float: return "a number";
     case Kind::String: return "a string";
     case Kind::Bool: return "true or false";
+    case Kind::Table: return "an inline table { key = value, ... }";
   }
   return "?";
 }
@@ -152,9 +162,10 @@ void check_value(const Key& key, const toml::node& n, const std::string& where) 
   bool ok = key.kind == Kind::Int      ? n.is_integer()
             : key.kind == Kind::Float  ? n.is_number()
             : key.kind == Kind::String ? n.is_string()
+            : key.kind == Kind::Table  ? n.is_table()
                                        : n.is_boolean();
   std::ostringstream shown;
-  n.visit([&](auto&& v) { shown << v; });
+  if (!n.is_table()) n.visit([&](auto&& v) { shown << v; });
   if (!ok) throw Error(where + ": " + key.path + " must be " + kind_name(key.kind) + ", got " + shown.str());
   if (key.kind == Kind::Int || key.kind == Kind::Float) {
     double v = *n.value<double>();
@@ -229,6 +240,11 @@ std::string config_to_toml(const TrainConfig& c) {
   // Read each value back through the bindings' inverse: format from the struct directly.
   std::map<std::string, std::string> values = {
       {"backend.name", "\"" + c.backend + "\""}, {"backend.device", std::to_string(c.device)},
+      {"backend.options", [&] {
+         std::string t = "{ ";
+         for (auto& [k, v] : c.backend_options) t += k + " = \"" + v + "\", ";
+         return c.backend_options.empty() ? std::string("{}") : t.substr(0, t.size() - 2) + " }";
+       }()},
       {"model.preset", "\"" + c.preset + "\""}, {"model.hf_checkpoint", "\"" + c.hf_checkpoint + "\""},
       {"model.vocab_size", std::to_string(c.vocab_size)}, {"model.hidden_size", std::to_string(c.hidden_size)},
       {"model.intermediate_size", std::to_string(c.intermediate_size)}, {"model.num_layers", std::to_string(c.num_layers)},

@@ -12,6 +12,7 @@ struct TrainConfig {
   // [backend]
   std::string backend = "cpu";
   int device = 0;
+  std::map<std::string, std::string> backend_options;  // passed to the backend, e.g. memory_limit_mib
   // [model]
   std::string preset;         // a llama preset name, or empty for the explicit size below
   std::string hf_checkpoint;  // initialise from a Hugging Face folder instead

@@ -62,7 +62,7 @@ double evaluate(const models::LlamaModel& model, const models::TokenSource& data
 }  // namespace
 
 TrainResult train(const TrainConfig& c) {
-  Device* device = get_device(c.backend + ":" + std::to_string(c.device));
+  Device* device = get_device(c.backend + ":" + std::to_string(c.device), c.backend_options);
   set_default_device(c.backend + ":" + std::to_string(c.device));
   auto data = make_source(c);
   models::LlamaModel model = make_model(c, data->vocab_size(), device);
@@ -117,11 +117,16 @@ TrainResult train(const TrainConfig& c) {
     if (adamw) adamw->set_lr(lr), adamw->zero_grad();
     else sgd->set_lr(lr), sgd->zero_grad();
     double loss = 0;
-    for (int micro = 0; micro < c.grad_accum; ++micro) {
-      models::Batch b = models::make_batch(*data, c.batch_size, c.seq_len, models::Split::Train, train_rng, device);
-      Tensor l = model.loss(b.inputs, b.targets) * (1.0 / c.grad_accum);
-      l.backward();
-      loss += l.item<float>();
+    try {
+      for (int micro = 0; micro < c.grad_accum; ++micro) {
+        models::Batch b = models::make_batch(*data, c.batch_size, c.seq_len, models::Split::Train, train_rng, device);
+        Tensor l = model.loss(b.inputs, b.targets) * (1.0 / c.grad_accum);
+        l.backward();
+        loss += l.item<float>();
+      }
+    } catch (const OutOfMemoryError& e) {
+      throw Error("step " + std::to_string(step + 1) + ": the batch does not fit in device memory (" + e.what() +
+                  "). Lower train.batch_size or train.seq_len and raise train.grad_accum; the last checkpoint is intact.");
     }
     if (!std::isfinite(loss))
       throw Error("step " + std::to_string(step + 1) + ": the training loss is " + std::to_string(loss) +

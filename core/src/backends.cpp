@@ -30,6 +30,7 @@ struct Registry {
   std::map<std::string, LoadedPlugin*> by_path;
   std::map<std::string, LoadedPlugin*> by_name;
   std::map<std::string, Device*> devices;
+  std::map<std::string, DeviceOptions> options;
   std::string default_spec;
   bool scanned = false;
 };
@@ -147,7 +148,7 @@ std::vector<std::string> usable_backends() {
   return names;
 }
 
-Device* get_device(const std::string& spec) {
+Device* get_device(const std::string& spec, const DeviceOptions& options) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   std::string name = spec;
@@ -161,7 +162,11 @@ Device* get_device(const std::string& spec) {
     }
   }
   std::string key = name + ":" + std::to_string(index);
-  if (auto it = r.devices.find(key); it != r.devices.end()) return it->second;
+  if (auto it = r.devices.find(key); it != r.devices.end()) {
+    if (!options.empty() && r.options[key] != options)
+      throw PluginError("device " + key + " already exists with other options; set them before its first use");
+    return it->second;
+  }
   if (!r.by_name.count(name)) scan_locked();
   auto it = r.by_name.find(name);
   if (it == r.by_name.end()) {
@@ -177,11 +182,12 @@ Device* get_device(const std::string& spec) {
     throw PluginError("backend '" + name + "' is not usable here: " + p->probe.reason);
   std::unique_ptr<Device> device;
   try {
-    device = p->descriptor->create(index, {});
+    device = p->descriptor->create(index, options);
   } catch (const std::exception& e) {
     throw PluginError("backend '" + name + "': create(device " + std::to_string(index) + ") failed: " + e.what());
   }
   device->set_identity(name, index);
+  r.options[key] = options;
   Device* raw = device.release();
   r.devices[key] = raw;
   return raw;

@@ -61,9 +61,18 @@ uint64_t memory_bytes() { return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) 
 
 class CpuDevice : public Device {
  public:
-  CpuDevice() : pool_(thread_count()) {
+  explicit CpuDevice(const DeviceOptions& options) : pool_(thread_count()) {
     info_.name = cpu_name() + " (" + std::to_string(pool_.size()) + " threads)";
     info_.memory_bytes = memory_bytes();
+    limit_ = info_.memory_bytes;
+    for (auto& [key, value] : options) {
+      if (key != "memory_limit_mib") throw Error("cpu: unknown option '" + key + "' (known: memory_limit_mib)");
+      try {
+        limit_ = std::stoull(value) << 20;
+      } catch (...) {
+        throw Error("cpu: option memory_limit_mib must be a whole number of MiB, got '" + value + "'");
+      }
+    }
     info_.compute_units = pool_.size();
     info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64,
                     DType::Float16, DType::BFloat16, DType::Float32};
@@ -82,21 +91,37 @@ class CpuDevice : public Device {
         it->second.pop_back();
         cached_bytes_ -= rounded;
         sizes_[p] = rounded;
+        live_bytes_ += rounded;
         return p;
       }
     }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Linux overcommits: without a budget an oversized batch would meet the OOM killer
+      // instead of an error. The budget is physical memory, or the `memory_limit` option.
+      if (live_bytes_ + rounded > limit_) {
+        for (auto& [size, blocks] : free_)  // give cached blocks back before refusing
+          for (void* b : blocks) std::free(b);
+        free_.clear();
+        cached_bytes_ = 0;
+        if (live_bytes_ + rounded > limit_)
+          throw OutOfMemoryError("cpu: allocating " + std::to_string(bytes >> 20) + " MiB would exceed the device's " +
+                                 std::to_string(limit_ >> 20) + " MiB (" + std::to_string(live_bytes_ >> 20) +
+                                 " MiB in use); use a smaller batch or model");
+      }
+    }
     void* p = std::aligned_alloc(64, rounded);
-    if (!p)
-      throw OutOfMemoryError("cpu: cannot allocate " + std::to_string(bytes) + " bytes (machine has " +
-                             std::to_string(info_.memory_bytes >> 20) + " MiB); use a smaller batch or model");
+    if (!p) throw OutOfMemoryError("cpu: cannot allocate " + std::to_string(bytes >> 20) + " MiB; use a smaller batch or model");
     std::lock_guard<std::mutex> lock(mu_);
     sizes_[p] = rounded;
+    live_bytes_ += rounded;
     return p;
   }
   void release(void* handle) override {
     std::lock_guard<std::mutex> lock(mu_);
     size_t size = sizes_.at(handle);
     sizes_.erase(handle);
+    live_bytes_ -= size;
     if (cached_bytes_ + size > info_.memory_bytes / 8) {
       std::free(handle);
       return;
@@ -119,7 +144,7 @@ class CpuDevice : public Device {
   std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   std::unordered_map<void*, size_t> sizes_;
-  size_t cached_bytes_ = 0;
+  size_t cached_bytes_ = 0, live_bytes_ = 0, limit_ = 0;
   ThreadPool pool_;
   CCompiler compiler_;
   CDialect dialect_;
@@ -133,9 +158,9 @@ ProbeResult probe() {
   return {true, "", {"cpu:0 " + cpu_name() + " (" + std::to_string(thread_count()) + " threads), compiler " + cc}};
 }
 
-std::unique_ptr<Device> create(int index, const DeviceOptions&) {
+std::unique_ptr<Device> create(int index, const DeviceOptions& options) {
   if (index != 0) throw Error("cpu has one device, cpu:0; got index " + std::to_string(index));
-  return std::make_unique<CpuDevice>();
+  return std::make_unique<CpuDevice>(options);
 }
 
 }  // namespace

@@ -24,8 +24,10 @@ std::vector<std::string> plugin_search_path();
 // Loads one plugin file; throws PluginError saying what is wrong with it.
 PluginStatus load_plugin(const std::string& path);
 
-// "cpu" or "cpu:1". Created on first use and kept for the life of the process.
-Device* get_device(const std::string& spec);
+// "cpu" or "cpu:1". Created on first use, with `options` (backend-specific, e.g.
+// memory_limit_mib for cpu), and kept for the life of the process; asking again for a created
+// device with different options is an error.
+Device* get_device(const std::string& spec, const DeviceOptions& options = {});
 // LATHE_BACKEND, else "cpu", unless set_default_device was called.
 Device* default_device();
 void set_default_device(const std::string& spec);
