@@ -44,7 +44,7 @@ static inline float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
 }
 
 std::string CDialect::signature(const Kernel& k) const {
-  std::string s = "void " + k.name + "(void** restrict bufs, long long gstart, long long gend) {\n";
+  std::string s = "void " + k.name + "(void** restrict bufs, long gstart, long gend) {\n";
   for (size_t i = 0; i < k.params.size(); ++i) {
     std::string t = storage_type(k.params[i].dtype);
     s += "  " + std::string(k.params[i].written ? "" : "const ") + t + "* restrict b" + std::to_string(i) + " = (" +
@@ -54,7 +54,7 @@ std::string CDialect::signature(const Kernel& k) const {
 }
 
 std::string CDialect::global_loop(const std::string& var, int64_t) const {
-  return "for (long long " + var + " = gstart; " + var + " < gend; " + var + "++) {";
+  return "for (long " + var + " = gstart; " + var + " < gend; " + var + "++) {";
 }
 
 std::string CDialect::type(DType d) const {
@@ -124,7 +124,7 @@ std::string float_literal(double v) {
 std::string const_literal(const CDialect& d, DType t, double f, int64_t i) {
   if (is_float(t)) return float_literal(f);
   if (t == DType::Bool) return i ? "1" : "0";
-  if (t == DType::Int64) return std::to_string(i) + "LL";
+  if (t == DType::Int64) return std::to_string(i) + "L";
   if (t == DType::UInt32) return std::to_string(static_cast<uint32_t>(i)) + "u";
   return "(" + d.type(t) + ")" + std::to_string(i);
 }
@@ -195,7 +195,7 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
       case IOp::Range:
         out << indent()
             << (in.global ? d.global_loop(k.var_names[in.var], in.extent)
-                          : "for (long long " + k.var_names[in.var] + " = 0; " + k.var_names[in.var] + " < " +
+                          : "for (long " + k.var_names[in.var] + " = 0; " + k.var_names[in.var] + " < " +
                                 std::to_string(in.extent) + "; " + k.var_names[in.var] + "++) {")
             << "\n";
         ++depth;

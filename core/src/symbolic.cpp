@@ -199,7 +199,7 @@ std::vector<IndexBound> substitute_bounds(const std::vector<IndexBound>& bounds,
 
 std::string render_expr(const Expr& e, const std::vector<std::string>& var_names) {
   switch (e->kind) {
-    case Kind::Const: return std::to_string(e->value) + (e->value > 2147483647LL || e->value < -2147483647LL ? "LL" : "");
+    case Kind::Const: return std::to_string(e->value) + (e->value > 2147483647LL || e->value < -2147483647LL ? "L" : "");
     case Kind::Var: return var_names.at(e->value);
     case Kind::Div:
     case Kind::Mod: {

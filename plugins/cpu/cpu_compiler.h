@@ -5,7 +5,7 @@
 
 namespace lathe::cpu {
 
-using KernelFn = void (*)(void** buffers, long long begin, long long end);
+using KernelFn = void (*)(void** buffers, long begin, long end);
 
 class CCompiler {
  public:

@@ -1,0 +1,87 @@
+#include "opencl_dialect.h"
+
+#include "lathe/error.h"
+
+namespace lathe::opencl {
+
+std::string OpenCLDialect::prelude() const {
+  return R"(/* float16 and bfloat16 are stored as ushort; arithmetic is float, rounded to nearest-even. */
+inline float lt_h2f(ushort h) {
+  uint s = (uint)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0) { float f = (float)m * 5.9604644775390625e-8f; return s ? -f : f; }
+  return as_float(e == 31 ? (s | 0x7f800000u | (m << 13)) : (s | ((e + 112) << 23) | (m << 13)));
+}
+inline ushort lt_f2h(float f) {
+  uint x = as_uint(f), s = (x >> 16) & 0x8000u, a = x & 0x7fffffffu;
+  if (a >= 0x7f800000u) return (ushort)(s | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
+  if (a >= 0x477ff000u) return (ushort)(s | 0x7c00u);
+  if (a < 0x38800000u) {
+    float sc = as_float(a) * 16777216.0f; uint q = (uint)sc; float r = sc - (float)q;
+    if (r > 0.5f || (r == 0.5f && (q & 1u))) q++;
+    return (ushort)(s | q);
+  }
+  return (ushort)(s | ((a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u) >> 13));
+}
+inline float lt_bf2f(ushort b) { return as_float((uint)b << 16); }
+inline ushort lt_f2bf(float f) {
+  uint x = as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (ushort)((x >> 16) | 0x40u);
+  return (ushort)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+inline float lt_rh(float f) { return lt_h2f(lt_f2h(f)); }
+inline float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
+)";
+}
+
+std::string OpenCLDialect::signature(const Kernel& k) const {
+  std::string s = "__kernel void " + k.name + "(";
+  for (size_t i = 0; i < k.params.size(); ++i) {
+    std::string t = storage_type(k.params[i].dtype);
+    s += std::string(i ? ", " : "") + "__global " + (k.params[i].written ? "" : "const ") + t + "* restrict b" + std::to_string(i);
+  }
+  return s + ") {\n";
+}
+
+std::string OpenCLDialect::global_loop(const std::string& var, int64_t extent) const {
+  return "const long " + var + " = get_global_id(0); if (" + var + " < " + std::to_string(extent) + "L) {";
+}
+
+std::string OpenCLDialect::type(DType d) const {
+  switch (d) {
+    case DType::Bool: return "bool";
+    case DType::UInt8: return "uchar";
+    case DType::Int32: return "int";
+    case DType::UInt32: return "uint";
+    case DType::Int64: return "long";
+    case DType::Float16: case DType::BFloat16: case DType::Float32: return "float";
+  }
+  return "?";
+}
+
+std::string OpenCLDialect::storage_type(DType d) const {
+  if (d == DType::Float16 || d == DType::BFloat16) return "ushort";
+  if (d == DType::Bool) return "uchar";
+  return type(d);
+}
+
+std::string OpenCLDialect::math(Op op, DType, const std::string& x) const {
+  switch (op) {
+    case Op::Exp2: return "exp2(" + x + ")";
+    case Op::Log2: return "log2(" + x + ")";
+    case Op::Sin: return "sin(" + x + ")";
+    case Op::Sqrt: return "sqrt(" + x + ")";
+    case Op::Trunc: return "trunc(" + x + ")";
+    default: throw Error(std::string("OpenCL renderer: no math function for ") + op_name(op));
+  }
+}
+
+std::string OpenCLDialect::bitcast(DType from, DType to, const std::string& x) const {
+  auto bits_type = [&](DType d) { return d == DType::Float16 || d == DType::BFloat16 ? std::string("ushort") : type(d); };
+  std::string src = from == DType::Float16 ? "lt_f2h(" + x + ")" : from == DType::BFloat16 ? "lt_f2bf(" + x + ")" : x;
+  std::string raw = "as_" + bits_type(to) + "((" + bits_type(from) + ")(" + src + "))";
+  if (to == DType::Float16) return "lt_h2f(" + raw + ")";
+  if (to == DType::BFloat16) return "lt_bf2f(" + raw + ")";
+  return raw;
+}
+
+}  // namespace lathe::opencl

@@ -1,0 +1,20 @@
+// The OpenCL C dialect of the shared C-family renderer: one work-item per iteration of the
+// kernel's outer loop; 16-bit floats stored as ushort and converted with the same
+// round-to-nearest-even code as the C dialect.
+#pragma once
+#include "lathe/render.h"
+
+namespace lathe::opencl {
+
+class OpenCLDialect : public CDialect {
+ public:
+  std::string prelude() const override;
+  std::string signature(const Kernel& kernel) const override;
+  std::string global_loop(const std::string& var, int64_t extent) const override;
+  std::string type(DType dtype) const override;
+  std::string storage_type(DType dtype) const override;
+  std::string math(Op op, DType dtype, const std::string& x) const override;
+  std::string bitcast(DType from, DType to, const std::string& x) const override;
+};
+
+}  // namespace lathe::opencl

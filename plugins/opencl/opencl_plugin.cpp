@@ -1,0 +1,269 @@
+// The opencl backend: OpenCL C through the ICD loader, on any OpenCL 1.2+ platform (PoCL on
+// CPUs, GPUs from any vendor). Devices are numbered across platforms in discovery order.
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <CL/cl_ext.h>  // CL_PLATFORM_NOT_FOUND_KHR: the ICD loader found no platform
+
+#include <boost/dll/alias.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "lathe/device.h"
+#include "lathe/error.h"
+#include "opencl_dialect.h"
+
+namespace lathe::opencl {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string error_name(cl_int e) {
+  switch (e) {
+    case CL_DEVICE_NOT_FOUND: return "CL_DEVICE_NOT_FOUND";
+    case CL_OUT_OF_RESOURCES: return "CL_OUT_OF_RESOURCES";
+    case CL_OUT_OF_HOST_MEMORY: return "CL_OUT_OF_HOST_MEMORY";
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE: return "CL_MEM_OBJECT_ALLOCATION_FAILURE";
+    case CL_BUILD_PROGRAM_FAILURE: return "CL_BUILD_PROGRAM_FAILURE";
+    case CL_INVALID_VALUE: return "CL_INVALID_VALUE";
+    case CL_INVALID_BUFFER_SIZE: return "CL_INVALID_BUFFER_SIZE";
+    case CL_INVALID_KERNEL_ARGS: return "CL_INVALID_KERNEL_ARGS";
+    case CL_INVALID_WORK_GROUP_SIZE: return "CL_INVALID_WORK_GROUP_SIZE";
+    case CL_PLATFORM_NOT_FOUND_KHR: return "CL_PLATFORM_NOT_FOUND_KHR (no OpenCL platform installed)";
+    default: return "OpenCL error " + std::to_string(e);
+  }
+}
+
+void ok(cl_int e, const char* call) {
+  if (e != CL_SUCCESS) throw Error(std::string("opencl: ") + call + " failed: " + error_name(e));
+}
+
+std::string device_string(cl_device_id d, cl_device_info what) {
+  size_t n = 0;
+  clGetDeviceInfo(d, what, 0, nullptr, &n);
+  std::string s(n, '\0');
+  clGetDeviceInfo(d, what, n, s.data(), nullptr);
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
+std::string platform_string(cl_platform_id p, cl_platform_info what) {
+  size_t n = 0;
+  clGetPlatformInfo(p, what, 0, nullptr, &n);
+  std::string s(n, '\0');
+  clGetPlatformInfo(p, what, n, s.data(), nullptr);
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
+struct Found {
+  cl_platform_id platform;
+  cl_device_id device;
+  std::string platform_name, device_name;
+};
+
+// Every device of every platform, in order; `platform_filter` keeps platforms whose name
+// contains it (or whose index it is).
+std::vector<Found> discover(const std::string& platform_filter = "") {
+  cl_uint np = 0;
+  cl_int e = clGetPlatformIDs(0, nullptr, &np);
+  if (e == CL_PLATFORM_NOT_FOUND_KHR || np == 0) return {};
+  ok(e, "clGetPlatformIDs");
+  std::vector<cl_platform_id> platforms(np);
+  clGetPlatformIDs(np, platforms.data(), nullptr);
+  std::vector<Found> out;
+  for (cl_uint i = 0; i < np; ++i) {
+    std::string name = platform_string(platforms[i], CL_PLATFORM_NAME);
+    if (!platform_filter.empty() && name.find(platform_filter) == std::string::npos && platform_filter != std::to_string(i)) continue;
+    cl_uint nd = 0;
+    if (clGetDeviceIDs(platforms[i], CL_DEVICE_TYPE_ALL, 0, nullptr, &nd) != CL_SUCCESS || nd == 0) continue;
+    std::vector<cl_device_id> devices(nd);
+    clGetDeviceIDs(platforms[i], CL_DEVICE_TYPE_ALL, nd, devices.data(), nullptr);
+    for (auto d : devices) out.push_back({platforms[i], d, name, device_string(d, CL_DEVICE_NAME)});
+  }
+  return out;
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+std::string cache_dir() {
+  const char* d = std::getenv("LATHE_CACHE_DIR");
+  const char* home = std::getenv("HOME");
+  fs::path root = d && *d ? fs::path(d) : home && *home ? fs::path(home) / ".cache" / "lathe" : fs::temp_directory_path() / "lathe-cache";
+  fs::path dir = root / "opencl";
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+class ClProgram : public Program {
+ public:
+  ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string source, int64_t global)
+      : queue_(queue), program_(program), kernel_(kernel), source_(std::move(source)), global_(global) {}
+  ~ClProgram() override {
+    clReleaseKernel(kernel_);
+    clReleaseProgram(program_);
+  }
+  double run(const std::vector<void*>& buffers, bool timed) override {
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      cl_mem m = static_cast<cl_mem>(buffers[i]);
+      ok(clSetKernelArg(kernel_, static_cast<cl_uint>(i), sizeof m, &m), "clSetKernelArg");
+    }
+    size_t global = static_cast<size_t>(global_);
+    cl_event ev = nullptr;
+    ok(clEnqueueNDRangeKernel(queue_, kernel_, 1, nullptr, &global, nullptr, 0, nullptr, timed ? &ev : nullptr), "clEnqueueNDRangeKernel");
+    if (!timed) return 0;
+    ok(clWaitForEvents(1, &ev), "clWaitForEvents");
+    cl_ulong start = 0, end = 0;
+    clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof start, &start, nullptr);
+    clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof end, &end, nullptr);
+    clReleaseEvent(ev);
+    return static_cast<double>(end - start) * 1e-9;
+  }
+  const std::string& source() const override { return source_; }
+
+ private:
+  cl_command_queue queue_;
+  cl_program program_;
+  cl_kernel kernel_;
+  std::string source_;
+  int64_t global_;
+};
+
+class ClDevice : public Device {
+ public:
+  ClDevice(const Found& f) : found_(f) {
+    cl_int e;
+    context_ = clCreateContext(nullptr, 1, &f.device, nullptr, nullptr, &e);
+    ok(e, "clCreateContext");
+    queue_ = clCreateCommandQueue(context_, f.device, CL_QUEUE_PROFILING_ENABLE, &e);
+    ok(e, "clCreateCommandQueue");
+    cl_ulong mem = 0;
+    clGetDeviceInfo(f.device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, nullptr);
+    cl_uint cus = 0;
+    clGetDeviceInfo(f.device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, nullptr);
+    info_.name = f.platform_name + " / " + f.device_name;
+    info_.memory_bytes = mem;
+    info_.compute_units = static_cast<int>(cus);
+    info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32};
+    driver_ = device_string(f.device, CL_DRIVER_VERSION) + "/" + device_string(f.device, CL_DEVICE_VERSION);
+  }
+  const DeviceInfo& info() const override { return info_; }
+
+  void* allocate(size_t bytes) override {
+    cl_int e;
+    cl_mem m = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes, nullptr, &e);
+    if (e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES || e == CL_OUT_OF_HOST_MEMORY || e == CL_INVALID_BUFFER_SIZE)
+      throw OutOfMemoryError("opencl: cannot allocate " + std::to_string(bytes >> 20) + " MiB on " + info_.name + " (" +
+                             error_name(e) + "); use a smaller batch or model");
+    ok(e, "clCreateBuffer");
+    return m;
+  }
+  void release(void* handle) override { clReleaseMemObject(static_cast<cl_mem>(handle)); }
+  void copy_in(void* dst, const void* host, size_t bytes) override {
+    ok(clEnqueueWriteBuffer(queue_, static_cast<cl_mem>(dst), CL_TRUE, 0, bytes, host, 0, nullptr, nullptr), "clEnqueueWriteBuffer");
+  }
+  void copy_out(void* host, const void* src, size_t bytes) override {
+    ok(clEnqueueReadBuffer(queue_, static_cast<cl_mem>(const_cast<void*>(src)), CL_TRUE, 0, bytes, host, 0, nullptr, nullptr),
+       "clEnqueueReadBuffer");
+  }
+
+  std::unique_ptr<Program> compile(const Kernel& kernel) override {
+    std::string source = render_c_family(kernel, dialect_);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(source + info_.name + driver_)));
+    fs::path dir = cache_dir(), bin = dir / (std::string(hex) + ".bin"), src = dir / (std::string(hex) + ".cl");
+    cl_int e;
+    cl_program program = nullptr;
+    if (std::ifstream in{bin, std::ios::binary}) {  // cached binary for this device and driver
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data());
+      size_t n = bytes.size();
+      cl_int status;
+      program = clCreateProgramWithBinary(context_, 1, &found_.device, &n, &p, &status, &e);
+      if (e != CL_SUCCESS || status != CL_SUCCESS || clBuildProgram(program, 1, &found_.device, "", nullptr, nullptr) != CL_SUCCESS) {
+        if (program) clReleaseProgram(program);
+        program = nullptr;
+      }
+    }
+    if (!program) {
+      const char* text = source.c_str();
+      program = clCreateProgramWithSource(context_, 1, &text, nullptr, &e);
+      ok(e, "clCreateProgramWithSource");
+      if (clBuildProgram(program, 1, &found_.device, "-cl-std=CL1.2", nullptr, nullptr) != CL_SUCCESS) {
+        size_t n = 0;
+        clGetProgramBuildInfo(program, found_.device, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
+        std::string log(n, '\0');
+        clGetProgramBuildInfo(program, found_.device, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr);
+        clReleaseProgram(program);
+        std::ofstream(src) << source;
+        throw Error("opencl: kernel " + kernel.name + " failed to build on " + info_.name + " (source: " + src.string() + "):\n" + log);
+      }
+      size_t size = 0;
+      clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
+      std::string bytes(size, '\0');
+      unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
+      if (size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS) {
+        fs::path tmp = bin.string() + ".tmp" + std::to_string(reinterpret_cast<uintptr_t>(this));
+        std::ofstream(tmp, std::ios::binary) << bytes;
+        std::error_code ec;
+        fs::rename(tmp, bin, ec);
+      }
+    }
+    cl_kernel k = clCreateKernel(program, kernel.name.c_str(), &e);
+    ok(e, "clCreateKernel");
+    return std::make_unique<ClProgram>(queue_, program, k, std::move(source), std::max<int64_t>(1, kernel.global_size));
+  }
+  void synchronize() override { ok(clFinish(queue_), "clFinish"); }
+
+ private:
+  Found found_;
+  cl_context context_ = nullptr;
+  cl_command_queue queue_ = nullptr;
+  DeviceInfo info_;
+  std::string driver_;
+  OpenCLDialect dialect_;
+};
+
+uint32_t abi_version() { return kPluginAbiVersion; }
+
+ProbeResult probe() {
+  std::vector<Found> all;
+  try {
+    all = discover();
+  } catch (const std::exception& e) {
+    return {false, e.what(), {}};
+  }
+  if (all.empty())
+    return {false, "no OpenCL platform with a device was found (install an ICD such as pocl-opencl-icd, or set OCL_ICD_VENDORS)", {}};
+  ProbeResult r{true, "", {}};
+  for (size_t i = 0; i < all.size(); ++i) r.devices.push_back("opencl:" + std::to_string(i) + " " + all[i].platform_name + " / " + all[i].device_name);
+  return r;
+}
+
+std::unique_ptr<Device> create(int index, const DeviceOptions& options) {
+  std::string platform;
+  for (auto& [k, v] : options) {
+    if (k == "platform") platform = v;
+    else throw Error("opencl: unknown option '" + k + "' (known: platform, a name substring or index)");
+  }
+  std::vector<Found> all = discover(platform);
+  if (all.empty()) throw Error("opencl: no device on a platform matching '" + platform + "'; run `lathe backends` to list them");
+  if (index < 0 || index >= static_cast<int>(all.size()))
+    throw Error("opencl: device index " + std::to_string(index) + " is out of range; " + std::to_string(all.size()) + " device(s) found");
+  return std::make_unique<ClDevice>(all[index]);
+}
+
+}  // namespace
+
+const PluginDescriptor descriptor{kPluginAbiVersion, "opencl", &probe, &create};
+
+}  // namespace lathe::opencl
+
+BOOST_DLL_ALIAS(lathe::opencl::abi_version, lathe_plugin_abi_version)
+BOOST_DLL_ALIAS(lathe::opencl::descriptor, lathe_plugin)
