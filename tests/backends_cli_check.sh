@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Across backends: with no OpenCL platform `lathe backends` says why opencl is unusable; where
+# opencl works, a short training run on it follows the cpu run's loss curve within float32
+# rounding.
+set -euo pipefail
+lathe="$1"; work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+cd "$work"
+mkdir empty_vendors
+OCL_ICD_VENDORS="$work/empty_vendors" "$lathe" backends > none.out
+if grep -q "^opencl" none.out; then
+  grep -A2 "^opencl" none.out | grep -q "reason  no OpenCL platform" || { cat none.out; exit 1; }
+  echo "without a platform: $(grep -A2 '^opencl' none.out | grep reason)"
+fi
+if ! "$lathe" backends | grep -q "^opencl .*usable"; then echo "opencl not usable here: skipping the training comparison"; exit 0; fi
+small=(--set model.hidden_size=32 --set model.intermediate_size=64 --set model.num_heads=2 --set model.num_kv_heads=1
+       --set model.num_layers=1 --set data.synthetic_vocab=16 --set train.batch_size=4 --set train.seq_len=16
+       --set train.steps=20 --set eval.every=10 --set eval.batches=2 --set checkpoint.every=0 --set log.plot=false
+       --set checkpoint.export_hf=false --set log.every=1)
+"$lathe" train "${small[@]}" --set checkpoint.dir=cpu > cpu.out 2>&1
+"$lathe" train "${small[@]}" --set checkpoint.dir=cl --set backend.name=opencl > cl.out 2>&1 || { cat cl.out; exit 1; }
+python3 - cpu/metrics.jsonl cl/metrics.jsonl <<'PY'
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:3])
+worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))
+assert len(a) == len(b) == 20 and worst < 1e-4, worst
+print("opencl follows cpu over 20 steps: largest relative loss difference %.2e" % worst)
+PY

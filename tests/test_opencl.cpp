@@ -1,0 +1,47 @@
+// The opencl backend's own failure paths (its numerics are covered by the conformance suites).
+#include <filesystem>
+
+#include "lathe/device.h"
+#include "test_util.h"
+
+namespace lathe::test {
+namespace {
+
+bool opencl_usable() {
+  auto b = usable_backends();
+  return std::find(b.begin(), b.end(), "opencl") != b.end();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(OpenCL, BuildFailureShowsTheLogAndTheSourceFile) {
+  if (!opencl_usable()) GTEST_SKIP() << "no OpenCL platform here";
+  Device* d = get_device("opencl:0");
+  Kernel k;
+  k.name = "not-an-identifier";  // renders as invalid OpenCL C
+  k.params.push_back({DType::Float32, 1, true});
+  std::string msg = error_of([&] { d->compile(k); });
+  EXPECT_NE(msg.find("failed to build"), std::string::npos) << msg;
+  auto at = msg.find("source: ");
+  ASSERT_NE(at, std::string::npos) << msg;
+  std::string path = msg.substr(at + 8, msg.find(')', at) - at - 8);
+  EXPECT_TRUE(std::filesystem::exists(path)) << path;
+}
+
+TEST(OpenCL, DeviceAndPlatformSelectionErrors) {
+  if (!opencl_usable()) GTEST_SKIP() << "no OpenCL platform here";
+  EXPECT_NE(error_of([] { get_device("opencl:57"); }).find("out of range"), std::string::npos);
+  EXPECT_NE(error_of([] { get_device("opencl:3", {{"platform", "NoSuchVendor"}}); }).find("no device on a platform matching 'NoSuchVendor'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { get_device("opencl:4", {{"colour", "blue"}}); }).find("unknown option 'colour'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lathe::test
