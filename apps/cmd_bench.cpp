@@ -1,6 +1,8 @@
 // `lathe bench`: generated kernels beside the machine's reference libraries, measured in the
 // same run: float32 matmul against OpenBLAS sgemm, a large elementwise op against memcpy.
+#ifdef LATHE_HAVE_CBLAS
 #include <cblas.h>
+#endif
 #include <fmt/format.h>
 
 #include <chrono>
@@ -39,17 +41,27 @@ void bench(const std::string& backend, const std::vector<int64_t>& sizes, int re
   for (int64_t n : sizes) {
     Tensor a = Tensor::rand({n, n}, DType::Float32, device).realize();
     Tensor b = Tensor::rand({n, n}, DType::Float32, device).realize();
-    double ours = best_seconds(repeat, [&] { a.matmul(b).realize(); });
+    double ours = best_seconds(repeat, [&] {
+      a.matmul(b).realize();
+      device->synchronize();
+    });
+    double flop = 2.0 * static_cast<double>(n) * n * n;
+#ifdef LATHE_HAVE_CBLAS
     std::vector<float> ha = a.to_vector<float>(), hb = b.to_vector<float>(), hc(static_cast<size_t>(n * n));
     double blas = best_seconds(repeat, [&] {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n), static_cast<int>(n), 1.0f,
                   ha.data(), static_cast<int>(n), hb.data(), static_cast<int>(n), 0.0f, hc.data(), static_cast<int>(n));
     });
-    double flop = 2.0 * static_cast<double>(n) * n * n;
     row(fmt::format("matmul f32 {}^3", n), flop / ours * 1e-9, flop / blas * 1e-9, "GFLOP/s", "OpenBLAS sgemm");
+#else
+    fmt::print("{:<26} {:>10.1f} GFLOP/s  (built without OpenBLAS: no anchor)\n", fmt::format("matmul f32 {}^3", n), flop / ours * 1e-9);
+#endif
   }
   Tensor x = Tensor::rand({elements}, DType::Float32, device).realize();
-  double ours = best_seconds(repeat, [&] { (x * 2.0 + 1.0).realize(); });
+  double ours = best_seconds(repeat, [&] {
+    (x * 2.0 + 1.0).realize();
+    device->synchronize();
+  });
   std::vector<float> src(static_cast<size_t>(elements), 1.0f), dst(static_cast<size_t>(elements));
   double copy = best_seconds(repeat, [&] { std::memcpy(dst.data(), src.data(), src.size() * sizeof(float)); });
   double bytes = 2.0 * static_cast<double>(elements) * sizeof(float);  // read + write

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs on the device machine (NVIDIA H100, Ubuntu 24.04, no network), with .device/ carried:
+#   scripts/device_opencl.sh build        unpack the carried packages, build into build-device/
+#   scripts/device_opencl.sh conformance  every conformance suite on NVIDIA's OpenCL platform
+#   scripts/device_opencl.sh bench        matmul 4096^3 and a 1 GiB elementwise op, beside PyTorch
+#   scripts/device_opencl.sh mlperf SECS  the `gpu` mini-MLPerf preset on opencl, then PyTorch's reference
+# Results are printed and, when $OUT is set, written there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+prefix="$root/.device/prefix"
+out="${OUT:-$root/.device/out}"
+mkdir -p "$out" "$root/.device/icd"
+echo /usr/local/nvidia/lib64/libnvidia-opencl.so.1 > "$root/.device/icd/nvidia.icd"
+export OCL_ICD_VENDORS="$root/.device/icd"  # NVIDIA only; PoCL stays out of the way
+export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+export LATHE_CACHE_DIR="$root/.device/cache"
+lathe="$root/build-device/bin/lathe"
+
+case "${1:-}" in
+  build)
+    mkdir -p "$prefix"
+    for f in .device/debs/*.deb; do dpkg -x "$f" "$prefix"; done
+    cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix/usr" \
+      -DOpenCL_INCLUDE_DIR="$prefix/usr/include" -DOpenCL_LIBRARY="$prefix/usr/lib/x86_64-linux-gnu/libOpenCL.so.1" > "$out/cmake.txt" 2>&1 \
+      || { tail -40 "$out/cmake.txt"; exit 1; }
+    cmake --build build-device -j "$(nproc)" > "$out/build.txt" 2>&1 || { grep -E "error|Error" "$out/build.txt" | head -30; exit 1; }
+    "$lathe" backends | tee "$out/backends.txt"
+    ;;
+  conformance)
+    "$root/build-device/bin/lathe_tests" --gtest_filter='*opencl*:OpenCL.*' > "$out/conformance.txt" 2>&1 || true
+    grep -E "^\[  (PASSED|FAILED) |tests ran|FAILED  \]" "$out/conformance.txt" | tee "$out/conformance_summary.txt"
+    ;;
+  bench)
+    "$lathe" bench --backend opencl --sizes 1024,4096 --repeat 5 --elementwise-mi 256 | tee "$out/bench_lathe.txt"
+    python3 - <<'PY' | tee "$out/bench_torch.txt"
+import time, torch
+torch.backends.cuda.matmul.allow_tf32 = False
+def best(f, n=5):
+    f(); torch.cuda.synchronize(); t = 1e9
+    for _ in range(n):
+        s = time.time(); f(); torch.cuda.synchronize(); t = min(t, time.time() - s)
+    return t
+for n in (1024, 4096):
+    a, b = torch.rand(n, n, device="cuda"), torch.rand(n, n, device="cuda")
+    print("torch %s matmul f32 (TF32 off) %d^3: %.1f GFLOP/s" % (torch.__version__, n, 2 * n**3 / best(lambda: a @ b) * 1e-9))
+x = torch.rand(256 << 20, device="cuda")
+print("torch x*2+1 f32 256M: %.1f GB/s" % (2 * x.numel() * 4 / best(lambda: x * 2 + 1) * 1e-9))
+PY
+    ;;
+  mlperf)
+    secs="${2:-240}"
+    timeout "$secs" "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
+      --set checkpoint.dir="$root/.device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG | tail -25 | tee "$out/mlperf_lathe.txt" || true
+    PRESET=gpu REF_OUT="$out" timeout "$secs" python3 .device/ref_shakespeare.py fp32 5000 .device/tinyshakespeare.txt 1.55 2>&1 | tail -8 | tee "$out/mlperf_torch.txt" || true
+    ;;
+  *) echo "usage: $0 build|conformance|bench|mlperf [seconds]"; exit 2 ;;
+esac
