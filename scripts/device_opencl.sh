@@ -8,13 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-prefix="$root/.device/prefix"
+prefix="$root/build-device/prefix"  # build outputs stay on the device between calls; .device is re-carried
 out="${OUT:-$root/.device/out}"
-mkdir -p "$out" "$root/.device/icd"
+mkdir -p "$out" "$root/.device/icd" "$prefix"
 echo /usr/local/nvidia/lib64/libnvidia-opencl.so.1 > "$root/.device/icd/nvidia.icd"
 export OCL_ICD_VENDORS="$root/.device/icd"  # NVIDIA only; PoCL stays out of the way
 export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
-export LATHE_CACHE_DIR="$root/.device/cache"
+export LATHE_CACHE_DIR="$root/build-device/cache"
 lathe="$root/build-device/bin/lathe"
 
 case "${1:-}" in
@@ -51,7 +51,7 @@ PY
   mlperf)
     secs="${2:-240}"
     timeout "$secs" "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
-      --set checkpoint.dir="$root/.device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG | tail -25 | tee "$out/mlperf_lathe.txt" || true
+      --set checkpoint.dir="$root/build-device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG | tail -25 | tee "$out/mlperf_lathe.txt" || true
     PRESET=gpu REF_OUT="$out" timeout "$secs" python3 .device/ref_shakespeare.py fp32 5000 .device/tinyshakespeare.txt 1.55 2>&1 | tail -8 | tee "$out/mlperf_torch.txt" || true
     ;;
   *) echo "usage: $0 build|conformance|bench|mlperf [seconds]"; exit 2 ;;
