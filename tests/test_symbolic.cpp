@@ -16,6 +16,14 @@ TEST(Symbolic, ReshapeRoundTripFoldsAway) {
   EXPECT_EQ(r(expr_mod(expr_div(flat, 5), 8)), "i");
 }
 
+TEST(Symbolic, SplitIndicesRejoin) {
+  Expr g = expr_var(0, 0, 999);
+  Expr rows = expr_div(g, 40), cols = expr_mod(g, 40);
+  EXPECT_EQ(r(expr_add(expr_mul(rows, 40), cols)), "i");
+  EXPECT_EQ(r(expr_add(expr_mul(rows, 80), expr_mul(cols, 2))), "(i*2)");
+  EXPECT_EQ(r(expr_add(expr_mul(rows, 41), cols)), "((i%40)+(i/40)*41)");  // not a rejoin
+}
+
 TEST(Symbolic, ConstantsAndNesting) {
   Expr i = expr_var(0, 0, 99);
   EXPECT_TRUE(expr_is_const(expr_add(expr_mul(i, 0), 3)));

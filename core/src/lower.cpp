@@ -109,15 +109,36 @@ class Lowerer {
     outer_var_.assign(nd, -1);
     int open = 0;
     std::string name = "E";
-    for (int d : order) {
-      int64_t extent = S[d] / up[d];
-      name += "_" + std::to_string(S[d]);
-      if (extent <= 1) continue;
-      int v = new_var(open == 0 ? "g" : "i", extent);
-      outer_var_[d] = v;
-      outer_[d] = expr_var(v, 0, extent - 1);
-      open_range(v, extent, open == 0);
-      ++open;
+    if (opt.flatten_outer) {
+      // One parallel index g over all output loops; each axis is g / stride % extent.
+      int64_t total = 1;
+      for (int d : order) {
+        name += "_" + std::to_string(S[d]);
+        total *= S[d] / up[d];
+      }
+      if (total > 1) {
+        int v = new_var("g", total);
+        Expr g = expr_var(v, 0, total - 1);
+        int64_t stride = total;
+        for (int d : order) {
+          int64_t extent = S[d] / up[d];
+          stride /= extent;
+          if (extent > 1) outer_[d] = expr_mod(expr_div(g, stride), extent), outer_var_[d] = v;
+        }
+        open_range(v, total, true);
+        ++open;
+      }
+    } else {
+      for (int d : order) {
+        int64_t extent = S[d] / up[d];
+        name += "_" + std::to_string(S[d]);
+        if (extent <= 1) continue;
+        int v = new_var(open == 0 ? "g" : "i", extent);
+        outer_var_[d] = v;
+        outer_[d] = expr_var(v, 0, extent - 1);
+        open_range(v, extent, open == 0);
+        ++open;
+      }
     }
 
     // Every combination of upcast offsets is one register of the tile.
@@ -389,9 +410,10 @@ LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buff
   return Lowerer(value, output, input_of).run(options);
 }
 
-LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of) {
+LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
   const Shape& S = value->shape;
   LoweringOptions opt;
+  opt.flatten_outer = flatten_outer;
   opt.upcast.assign(S.size(), 1);
   Buffer probe(nullptr, value->dtype, numel(S));
   Lowerer trial(value, &probe, input_of);

@@ -169,10 +169,11 @@ struct CachedLowering {
 };
 
 // Lowers through a cache keyed by the fragment's structure.
-LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of) {
+LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
   static std::mutex mu;
   static std::unordered_map<std::string, CachedLowering> cache;
   Fragment f = fragment_of(value, output, input_of);
+  if (flatten_outer) f.signature += "|flat";
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(f.signature);
@@ -182,7 +183,7 @@ LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buff
       return lk;
     }
   }
-  LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of));
+  LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of, flatten_outer));
   CachedLowering c{lk.kernel, {}};
   for (size_t p = 1; p < lk.params.size(); ++p)
     c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
@@ -232,7 +233,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       return it == made.end() ? nullptr : it->second;
     };
     check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
-    lowered[i] = lower_cached(item.value, item.output.get(), input_of);
+    lowered[i] = lower_cached(item.value, item.output.get(), input_of, item.node->device->info().parallel_all_outer_loops);
     if (debug_level() >= 4) debug_log().info("IR:\n{}", kernel_ir_text(lowered[i].kernel));
     to_compile.push_back({item.node->device, &lowered[i].kernel});
     kernel_items.push_back(i);

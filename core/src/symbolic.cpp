@@ -44,7 +44,34 @@ Affine affine_of(const Expr& e) {
   return a;
 }
 
-Expr build(const Affine& a) {
+Affine affine_of(const Expr& e);
+
+// k*d*(x/d) + k*(x%d) == k*x: folds the index a flattened loop splits back together.
+bool fold_div_mod(Affine& a) {
+  for (auto& [key, t] : a.terms) {
+    const Expr& m = t.second;
+    if (m->kind != Kind::Mod || t.first == 0) continue;
+    const Expr& inner = m->terms[0].second;
+    std::string div_key = "(" + inner->key + ")/" + std::to_string(m->value);
+    auto it = a.terms.find(div_key);
+    if (it == a.terms.end() || it->second.first != t.first * m->value) continue;
+    int64_t k = t.first;
+    a.terms.erase(it);
+    a.terms.erase(key);
+    Affine x = affine_of(inner);
+    a.c += k * x.c;
+    for (auto& [xk, xt] : x.terms) {
+      auto [slot, fresh] = a.terms.try_emplace(xk, 0, xt.second);
+      slot->second.first += k * xt.first;
+    }
+    return true;
+  }
+  return false;
+}
+
+Expr build(Affine a) {
+  while (fold_div_mod(a)) {
+  }
   std::vector<std::pair<int64_t, Expr>> terms;
   for (auto& [key, t] : a.terms)
     if (t.first != 0) terms.push_back(t);

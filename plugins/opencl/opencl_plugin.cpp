@@ -4,6 +4,9 @@
 #include <CL/cl.h>
 #include <CL/cl_ext.h>  // CL_PLATFORM_NOT_FOUND_KHR: the ICD loader found no platform
 
+#include <unistd.h>
+
+#include <atomic>
 #include <boost/dll/alias.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -151,6 +154,7 @@ class ClDevice : public Device {
     info_.memory_bytes = mem;
     info_.compute_units = static_cast<int>(cus);
     info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32};
+    info_.parallel_all_outer_loops = true;
     driver_ = device_string(f.device, CL_DRIVER_VERSION) + "/" + device_string(f.device, CL_DEVICE_VERSION);
   }
   const DeviceInfo& info() const override { return info_; }
@@ -209,7 +213,9 @@ class ClDevice : public Device {
       std::string bytes(size, '\0');
       unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
       if (size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS) {
-        fs::path tmp = bin.string() + ".tmp" + std::to_string(reinterpret_cast<uintptr_t>(this));
+        // Unique per process and call: concurrent processes may build the same kernel.
+        static std::atomic<int> counter{0};
+        fs::path tmp = bin.string() + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
         std::ofstream(tmp, std::ios::binary) << bytes;
         std::error_code ec;
         fs::rename(tmp, bin, ec);

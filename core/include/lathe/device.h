@@ -14,13 +14,16 @@
 namespace lathe {
 
 // Bump whenever anything in this file, kernel.h, symbolic.h or graph.h changes layout.
-constexpr uint32_t kPluginAbiVersion = 1;
+constexpr uint32_t kPluginAbiVersion = 2;
 
 struct DeviceInfo {
   std::string name;             // e.g. "cpu: AMD EPYC 7B13 (2 threads)"
   uint64_t memory_bytes = 0;
   int compute_units = 1;
   std::vector<DType> dtypes;    // element types the device can store and compute with
+  // Run every output loop of a kernel in parallel (one index over all of them: GPUs want
+  // thousands of work-items) rather than only the outermost (CPUs want long inner loops).
+  bool parallel_all_outer_loops = false;
 };
 
 // A compiled kernel. run() blocks until the kernel finished when `timed`, and then returns

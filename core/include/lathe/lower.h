@@ -14,6 +14,7 @@ namespace lathe {
 struct LoweringOptions {
   std::vector<int64_t> upcast;  // per output axis: how many consecutive indices one iteration computes
   std::vector<int> loop_order;  // output axes, outermost first; empty: natural order
+  bool flatten_outer = false;   // one parallel index over all output loops (see DeviceInfo)
 };
 
 struct LoweredKernel {
@@ -27,6 +28,6 @@ LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buff
                            const LoweringOptions& options);
 
 // Heuristics: register tiles for reductions (the matmul shape), nothing for elementwise.
-LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of);
+LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer = false);
 
 }  // namespace lathe
