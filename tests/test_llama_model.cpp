@@ -21,15 +21,6 @@ fs::path scratch(const std::string& name) {
   return dir;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(LlamaModel, CheckpointsRoundTripSingleAndSharded) {
   for (bool tied : {false, true}) {
     models::LlamaConfig c = models::llama_preset("tiny");

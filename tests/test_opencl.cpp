@@ -12,15 +12,6 @@ bool opencl_usable() {
   return std::find(b.begin(), b.end(), "opencl") != b.end();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(OpenCL, BuildFailureShowsTheLogAndTheSourceFile) {
   if (!opencl_usable()) GTEST_SKIP() << "no OpenCL platform here";
   Device* d = get_device("opencl:0");

@@ -8,15 +8,6 @@
 namespace lathe::test {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Plugins, CpuIsDiscoveredAndUsable) {
   bool found = false;
   for (auto& s : discover_backends())
@@ -32,10 +23,10 @@ TEST(Plugins, CpuIsDiscoveredAndUsable) {
 }
 
 TEST(Plugins, MissingBackendNamesTheSearchPath) {
-  std::string msg = message_of([] { get_device("nosuchbackend"); });
+  std::string msg = error_of([] { get_device("nosuchbackend"); });
   EXPECT_NE(msg.find("no backend named 'nosuchbackend'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("LATHE_PLUGIN_PATH"), std::string::npos) << msg;
-  EXPECT_NE(message_of([] { get_device("cpu:x"); }).size(), 0u);
+  EXPECT_NE(error_of([] { get_device("cpu:x"); }).size(), 0u);
 }
 
 TEST(Plugins, FileThatIsNotAPluginIsRefused) {
@@ -43,16 +34,16 @@ TEST(Plugins, FileThatIsNotAPluginIsRefused) {
   std::filesystem::create_directories(dir);
   auto junk = dir / "lathe_junk.so";
   std::ofstream(junk) << "not an ELF file";
-  std::string msg = message_of([&] { load_plugin(junk.string()); });
+  std::string msg = error_of([&] { load_plugin(junk.string()); });
   EXPECT_NE(msg.find("cannot load plugin"), std::string::npos) << msg;
-  msg = message_of([] { load_plugin(LATHE_CORE_LIBRARY); });
+  msg = error_of([] { load_plugin(LATHE_CORE_LIBRARY); });
   EXPECT_NE(msg.find("is not a lathe plugin"), std::string::npos) << msg;
-  msg = message_of([] { load_plugin("/nonexistent/lathe_x.so"); });
+  msg = error_of([] { load_plugin("/nonexistent/lathe_x.so"); });
   EXPECT_NE(msg.find("does not exist"), std::string::npos) << msg;
 }
 
 TEST(Plugins, WrongAbiVersionIsRefusedWithBothVersions) {
-  std::string msg = message_of([] { load_plugin(LATHE_WRONG_ABI_PLUGIN); });
+  std::string msg = error_of([] { load_plugin(LATHE_WRONG_ABI_PLUGIN); });
   EXPECT_NE(msg.find("ABI version " + std::to_string(kPluginAbiVersion + 1)), std::string::npos) << msg;
   EXPECT_NE(msg.find("version " + std::to_string(kPluginAbiVersion)), std::string::npos) << msg;
   EXPECT_NE(msg.find("rebuild"), std::string::npos) << msg;
@@ -62,7 +53,7 @@ TEST(Plugins, UnusableBackendReportsItsReason) {
   PluginStatus s = load_plugin(LATHE_UNUSABLE_PLUGIN);
   EXPECT_TRUE(s.loaded);
   EXPECT_FALSE(s.usable);
-  std::string msg = message_of([] { get_device("fake_unusable"); });
+  std::string msg = error_of([] { get_device("fake_unusable"); });
   EXPECT_NE(msg.find("not usable here: the fake device is never present"), std::string::npos) << msg;
 }
 

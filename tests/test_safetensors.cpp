@@ -17,15 +17,6 @@ fs::path scratch(const std::string& name) {
   return dir / name;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // A file with a hand-written header and `data_bytes` zero bytes of data.
 void write_raw(const fs::path& p, const std::string& header, size_t data_bytes) {
   std::ofstream f(p, std::ios::binary);

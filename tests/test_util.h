@@ -3,6 +3,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 #include <string>
 
@@ -40,6 +41,16 @@ inline ::testing::AssertionResult close(const Tensor& t, const ref::Array& want,
 }
 
 inline ::testing::AssertionResult close(const Tensor& t, const ref::Array& want) { return close(t, want, tol_for(t.dtype())); }
+
+// The message of the lathe::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 class Conformance : public ::testing::TestWithParam<std::string> {
  protected:

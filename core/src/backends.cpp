@@ -103,6 +103,15 @@ std::vector<PluginStatus> scan_locked() {
   return out;
 }
 
+void finish_all_devices() {
+  for (auto& [key, device] : registry().devices) {
+    try {
+      device->synchronize();
+    } catch (...) {  // exiting: nothing left to report to
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> plugin_search_path() {
@@ -190,6 +199,10 @@ Device* get_device(const std::string& spec, const DeviceOptions& options) {
   r.options[key] = options;
   Device* raw = device.release();
   r.devices[key] = raw;
+  // Work still queued at exit would run while drivers tear themselves down: finish it first.
+  // Registered after the driver loaded, so it runs before the driver's own exit handlers.
+  static const bool finish_at_exit = (std::atexit(finish_all_devices), true);
+  (void)finish_at_exit;
   return raw;
 }
 

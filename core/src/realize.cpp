@@ -48,9 +48,11 @@ struct ProgramCache {
   std::mutex mu;
   std::unordered_map<Device*, std::unordered_map<std::string, std::shared_ptr<Program>>> programs;
 };
+// Deliberately leaked, like the devices: programs must not be released during static
+// destruction, after a backend's driver may already have shut down.
 ProgramCache& program_cache() {
-  static ProgramCache c;
-  return c;
+  static ProgramCache* c = new ProgramCache;
+  return *c;
 }
 
 std::shared_ptr<Program> cached_program(Device* device, const std::string& key) {

@@ -106,8 +106,8 @@ std::string cache_dir() {
 
 class ClProgram : public Program {
  public:
-  ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string source, int64_t global)
-      : queue_(queue), program_(program), kernel_(kernel), source_(std::move(source)), global_(global) {}
+  ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string source, int64_t global, bool finish_each)
+      : queue_(queue), program_(program), kernel_(kernel), source_(std::move(source)), global_(global), finish_each_(finish_each) {}
   ~ClProgram() override {
     clReleaseKernel(kernel_);
     clReleaseProgram(program_);
@@ -120,7 +120,10 @@ class ClProgram : public Program {
     size_t global = static_cast<size_t>(global_);
     cl_event ev = nullptr;
     ok(clEnqueueNDRangeKernel(queue_, kernel_, 1, nullptr, &global, nullptr, 0, nullptr, timed ? &ev : nullptr), "clEnqueueNDRangeKernel");
-    if (!timed) return 0;
+    if (!timed) {
+      if (finish_each_) ok(clFinish(queue_), "clFinish");
+      return 0;
+    }
     ok(clWaitForEvents(1, &ev), "clWaitForEvents");
     cl_ulong start = 0, end = 0;
     clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof start, &start, nullptr);
@@ -136,6 +139,7 @@ class ClProgram : public Program {
   cl_kernel kernel_;
   std::string source_;
   int64_t global_;
+  bool finish_each_;
 };
 
 class ClDevice : public Device {
@@ -156,6 +160,15 @@ class ClDevice : public Device {
     info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32};
     info_.parallel_all_outer_loops = true;
     driver_ = device_string(f.device, CL_DRIVER_VERSION) + "/" + device_string(f.device, CL_DEVICE_VERSION);
+    // PoCL caches compiled kernels itself, by source; its program binaries are not portable
+    // outside that cache.
+    bool pocl = f.platform_name.find("Portable Computing Language") != std::string::npos;
+    binary_cache_ = !pocl;
+    // PoCL compiles a kernel's work-group function when it first runs, on its own thread; a
+    // launch still queued at process exit would compile inside LLVM as it is torn down. On a
+    // CPU device waiting for each launch costs nothing worth keeping.
+    finish_each_launch_ = pocl;
+    if (const char* env = std::getenv("LATHE_OPENCL_BINARY_CACHE")) binary_cache_ = std::string(env) != "0";
   }
   const DeviceInfo& info() const override { return info_; }
 
@@ -184,7 +197,9 @@ class ClDevice : public Device {
     fs::path dir = cache_dir(), bin = dir / (std::string(hex) + ".bin"), src = dir / (std::string(hex) + ".cl");
     cl_int e;
     cl_program program = nullptr;
-    if (std::ifstream in{bin, std::ios::binary}) {  // cached binary for this device and driver
+    std::ifstream in;
+    if (binary_cache_) in.open(bin, std::ios::binary);
+    if (in) {  // cached binary for this device and driver
       std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data());
       size_t n = bytes.size();
@@ -212,7 +227,7 @@ class ClDevice : public Device {
       clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
       std::string bytes(size, '\0');
       unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
-      if (size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS) {
+      if (binary_cache_ && size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS) {
         // Unique per process and call: concurrent processes may build the same kernel.
         static std::atomic<int> counter{0};
         fs::path tmp = bin.string() + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
@@ -223,7 +238,7 @@ class ClDevice : public Device {
     }
     cl_kernel k = clCreateKernel(program, kernel.name.c_str(), &e);
     ok(e, "clCreateKernel");
-    return std::make_unique<ClProgram>(queue_, program, k, std::move(source), std::max<int64_t>(1, kernel.global_size));
+    return std::make_unique<ClProgram>(queue_, program, k, std::move(source), std::max<int64_t>(1, kernel.global_size), finish_each_launch_);
   }
   void synchronize() override { ok(clFinish(queue_), "clFinish"); }
 
@@ -233,6 +248,7 @@ class ClDevice : public Device {
   cl_command_queue queue_ = nullptr;
   DeviceInfo info_;
   std::string driver_;
+  bool binary_cache_ = true, finish_each_launch_ = false;
   OpenCLDialect dialect_;
 };
 
