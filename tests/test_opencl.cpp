@@ -32,6 +32,7 @@ TEST(OpenCL, DeviceAndPlatformSelectionErrors) {
   EXPECT_NE(error_of([] { get_device("opencl:3", {{"platform", "NoSuchVendor"}}); }).find("no device on a platform matching 'NoSuchVendor'"),
             std::string::npos);
   EXPECT_NE(error_of([] { get_device("opencl:4", {{"colour", "blue"}}); }).find("unknown option 'colour'"), std::string::npos);
+  EXPECT_NE(error_of([] { get_device("opencl:5", {{"device", "NoSuchChip"}}); }).find("named like 'NoSuchChip'"), std::string::npos);
 }
 
 }  // namespace

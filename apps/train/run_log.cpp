@@ -61,8 +61,8 @@ void RunLog::step(const StepMetrics& m, bool print_line) {
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   std::ofstream(fs::path(dir_) / "metrics.jsonl", std::ios::app) << j.dump() << "\n";
   double left = m.tokens_per_s > 0 && m.step > 0 ? m.elapsed_s / static_cast<double>(m.step) * static_cast<double>(total_ - m.step) : 0;
-  std::string text = fmt::format("step {:>6}/{} loss {:.4f} lr {:.3e} grad {:.3f} {:.0f} tok/s left {}", m.step, total_, m.loss, m.lr,
-                                 m.grad_norm, m.tokens_per_s, duration(left));
+  std::string text = fmt::format("step {:>6}/{} loss {:.4f} lr {:.3e} grad {:.3f} {:.{}f} tok/s left {}", m.step, total_, m.loss, m.lr,
+                                 m.grad_norm, m.tokens_per_s, m.tokens_per_s < 10 ? 2 : 0, duration(left));
   if (m.val_loss) text += fmt::format(" val {:.4f}", *m.val_loss);
   if (tty_) {  // a bar that redraws in place; the log file still gets every printed line
     int width = 24, done = static_cast<int>(static_cast<double>(width) * static_cast<double>(m.step) / static_cast<double>(total_));

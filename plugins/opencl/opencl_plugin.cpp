@@ -269,13 +269,18 @@ ProbeResult probe() {
 }
 
 std::unique_ptr<Device> create(int index, const DeviceOptions& options) {
-  std::string platform;
+  std::string platform, device_name;
   for (auto& [k, v] : options) {
     if (k == "platform") platform = v;
-    else throw Error("opencl: unknown option '" + k + "' (known: platform, a name substring or index)");
+    else if (k == "device") device_name = v;
+    else throw Error("opencl: unknown option '" + k + "' (known: platform, a name substring or index; device, a name substring)");
   }
   std::vector<Found> all = discover(platform);
-  if (all.empty()) throw Error("opencl: no device on a platform matching '" + platform + "'; run `lathe backends` to list them");
+  if (!device_name.empty())
+    std::erase_if(all, [&](const Found& f) { return f.device_name.find(device_name) == std::string::npos; });
+  if (all.empty())
+    throw Error("opencl: no device on a platform matching '" + platform + "'" + (device_name.empty() ? "" : " named like '" + device_name + "'") +
+                "; run `lathe backends` to list them");
   if (index < 0 || index >= static_cast<int>(all.size()))
     throw Error("opencl: device index " + std::to_string(index) + " is out of range; " + std::to_string(all.size()) + " device(s) found");
   return std::make_unique<ClDevice>(all[index]);
