@@ -29,6 +29,22 @@ TEST_P(ReduceMove, SumMaxMinMeanOverAxes) {
     }
 }
 
+TEST_P(ReduceMove, LargeFullReductionsSplitAndStayExact) {
+  // Large enough to be split into rows reduced in parallel; an odd size exercises the padding.
+  ref::Array a = ref::random({3, 33335}, rng, -1, 1);
+  Tensor t = ref::tensor(a);
+  double sum = 0, mx = -INFINITY, mn = INFINITY;
+  for (double v : a.v) sum += v, mx = std::max(mx, v), mn = std::min(mn, v);
+  EXPECT_NEAR(t.sum().item<float>(), sum, 1e-3);
+  EXPECT_EQ(t.max().item<float>(), static_cast<float>(mx));
+  EXPECT_EQ(t.min().item<float>(), static_cast<float>(mn));
+  EXPECT_EQ(t.sum({}, true).shape(), (Shape{1, 1}));
+  EXPECT_NEAR(t.mean().item<float>(), sum / a.size(), 1e-7);
+  Tensor neg = Tensor::full({40000}, -5, DType::Int32);
+  EXPECT_EQ(neg.max().item<int32_t>(), -5);
+  EXPECT_EQ(neg.sum().item<int32_t>(), -200000);
+}
+
 TEST_P(ReduceMove, VarianceAndStd) {
   ref::Array a = ref::random({4, 9}, rng);
   for (int64_t correction : {0, 1}) {

@@ -1,5 +1,6 @@
 // Reductions: REDUCE ADD / MAX plus elementwise ops.
 #include <algorithm>
+#include <cmath>
 
 #include "lathe/tensor.h"
 #include "tensor_impl.h"
@@ -43,6 +44,20 @@ Tensor Tensor::reduce_op(Op op, const Axes& axes_in, bool keepdim, const char* n
   if (op == Op::Add && (dtype() == DType::Bool || dtype() == DType::UInt8)) x = x.cast(DType::Int32);
   for (int64_t a : axes)
     check(shape()[a] > 0 || op == Op::Add, std::string(name) + ": cannot reduce an empty axis of " + to_string(shape()));
+  // A large reduction to a few values would run on a handful of threads or work-items: split it
+  // into rows of kChunk reduced in parallel, then reduce the row results.
+  constexpr int64_t kChunk = 4096;
+  int64_t kept = 1, reduced = 1;
+  for (size_t d = 0; d < ndim(); ++d) (std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end() ? reduced : kept) *= shape()[d];
+  if (kept == 1 && reduced >= 8 * kChunk) {
+    int64_t rows = (reduced + kChunk - 1) / kChunk;
+    double identity = op == Op::Add ? 0.0 : (is_float(x.dtype()) ? -INFINITY : (x.dtype() == DType::Int64 ? -9.2e18 : -2147483648.0));
+    Tensor flat = x.reshape({reduced}).pad({{0, rows * kChunk - reduced}}, identity).reshape({rows, kChunk});
+    Tensor partial = wrap(node_reduce(flat.node(), op, {1}));
+    Tensor total = wrap(node_reduce(partial.node(), op, {0}));
+    Shape out = keepdim ? Shape(ndim(), 1) : Shape{};
+    return total.reshape(out);
+  }
   Tensor r = wrap(node_reduce(x.node(), op, axes));
   return keepdim ? r : r.reshape(drop_axes(shape(), axes));
 }
