@@ -43,23 +43,18 @@ void ok(cl_int e, const char* call) {
   if (e != CL_SUCCESS) throw Error(std::string("opencl: ") + call + " failed: " + error_name(e));
 }
 
-std::string device_string(cl_device_id d, cl_device_info what) {
+// A string property through clGetDeviceInfo or clGetPlatformInfo (size first, then the text).
+template <class Handle, class Info>
+std::string info_string(cl_int (*get)(Handle, Info, size_t, void*, size_t*), Handle h, Info what) {
   size_t n = 0;
-  clGetDeviceInfo(d, what, 0, nullptr, &n);
+  get(h, what, 0, nullptr, &n);
   std::string s(n, '\0');
-  clGetDeviceInfo(d, what, n, s.data(), nullptr);
+  get(h, what, n, s.data(), nullptr);
   while (!s.empty() && s.back() == '\0') s.pop_back();
   return s;
 }
-
-std::string platform_string(cl_platform_id p, cl_platform_info what) {
-  size_t n = 0;
-  clGetPlatformInfo(p, what, 0, nullptr, &n);
-  std::string s(n, '\0');
-  clGetPlatformInfo(p, what, n, s.data(), nullptr);
-  while (!s.empty() && s.back() == '\0') s.pop_back();
-  return s;
-}
+std::string device_string(cl_device_id d, cl_device_info what) { return info_string(clGetDeviceInfo, d, what); }
+std::string platform_string(cl_platform_id p, cl_platform_info what) { return info_string(clGetPlatformInfo, p, what); }
 
 struct Found {
   cl_platform_id platform;
