@@ -4,6 +4,7 @@
 #   scripts/device_opencl.sh conformance  every conformance suite on NVIDIA's OpenCL platform
 #   scripts/device_opencl.sh bench        matmul 4096^3 and a 1 GiB elementwise op, beside PyTorch
 #   scripts/device_opencl.sh mlperf SECS  the `gpu` mini-MLPerf preset on opencl, then PyTorch's reference
+#   scripts/device_opencl.sh profile      kernel times of the `gpu` preset's third step, largest first
 # Results are printed and, when $OUT is set, written there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,5 +55,28 @@ PY
       --set checkpoint.dir="$root/build-device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG | tail -25 | tee "$out/mlperf_lathe.txt" || true
     PRESET=gpu REF_OUT="$out" timeout "$secs" python3 .device/ref_shakespeare.py fp32 5000 .device/tinyshakespeare.txt 1.55 2>&1 | tail -8 | tee "$out/mlperf_torch.txt" || true
     ;;
-  *) echo "usage: $0 build|conformance|bench|mlperf [seconds]"; exit 2 ;;
+  profile)
+    # LATHE_DEBUG=1 times every kernel; steps 1-2 compile, step 3 is the steady state.
+    LATHE_DEBUG=1 timeout 300 "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
+      --set checkpoint.dir="$root/build-device/run_profile" --set train.steps=3 --set eval.every=1000 --set log.plot=false \
+      > "$out/profile_raw.txt" 2>&1 || true
+    python3 - "$out/profile_raw.txt" <<'PY' | tee "$out/profile.txt"
+import re, sys, collections
+runs = []
+for l in open(sys.argv[1]):
+    m = re.search(r"\] (\S+)\s+(\S+)\s+\d+ buffers\s+global\s+\d+\s+([\d.]+) ms", l)
+    if m: runs.append((m.group(2), float(m.group(3))))
+names = [n for n, _ in runs]
+# One step: the longest tail that repeats right before itself (steps 2 and 3 run the same kernels).
+step = next((p for p in range(len(names) // 2, 0, -1) if names[-p:] == names[-2 * p:-p]), len(names))
+per = collections.defaultdict(lambda: [0, 0.0])
+for n, ms in runs[-step:]:
+    per[n][0] += 1; per[n][1] += ms
+total = sum(v[1] for v in per.values())
+print("kernels in step: %d, device time %.1f ms" % (sum(v[0] for v in per.values()), total))
+for name, (n, ms) in sorted(per.items(), key=lambda kv: -kv[1][1])[:25]:
+    print("%8.2f ms %5.1f%% %4dx %s" % (ms, 100 * ms / total, n, name))
+PY
+    ;;
+  *) echo "usage: $0 build|conformance|bench|mlperf [seconds]|profile"; exit 2 ;;
 esac

@@ -5,13 +5,14 @@
 namespace lathe {
 
 const char* iop_name(IOp op) {
-  static const char* names[] = {"RANGE", "ENDRANGE", "CONST", "LOAD", "ALU", "DEFINE_ACC", "ACC_UPDATE", "STORE"};
+  static const char* names[] = {"RANGE", "ENDRANGE", "CONST", "LOAD", "ALU", "DEFINE_ACC", "ACC_UPDATE", "STORE", "SPECIAL",
+                                "DEFINE_LOCAL", "BARRIER"};
   return names[static_cast<int>(op)];
 }
 
 std::string kernel_ir_text(const Kernel& k) {
   std::ostringstream out;
-  out << k.name << " (" << k.params.size() << " buffers, global " << k.global_size << ")\n";
+  out << k.name << " (" << k.params.size() << " buffers, global " << k.global_size << ", local " << k.local_size << ")\n";
   for (size_t i = 0; i < k.insts.size(); ++i) {
     const Inst& in = k.insts[i];
     out << "  %" << i << " " << iop_name(in.op) << " " << dtype_name(in.dtype);
@@ -25,8 +26,11 @@ std::string kernel_ir_text(const Kernel& k) {
     }
     if (in.op == IOp::Const)
       for (auto& b : in.valid) out << " if " << b.lo << "<=" << render_expr(b.e, k.var_names) << "<" << b.hi;
+    if (in.op == IOp::Special)
+      out << " " << k.var_names[in.var] << (in.special == SpecialId::GroupId ? " group" : " local") << " < " << in.extent;
+    if (in.op == IOp::DefineLocal) out << " l" << in.buffer << "[" << in.extent << "]";
     if (in.op == IOp::Load || in.op == IOp::Store) {
-      out << " b" << in.buffer << "[" << render_expr(in.index, k.var_names) << "]";
+      out << (in.local ? " l" : " b") << in.buffer << "[" << render_expr(in.index, k.var_names) << "]";
       for (auto& b : in.valid) out << " if " << b.lo << "<=" << render_expr(b.e, k.var_names) << "<" << b.hi;
     }
     out << "\n";

@@ -171,11 +171,13 @@ struct CachedLowering {
 };
 
 // Lowers through a cache keyed by the fragment's structure.
-LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
+LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
   static std::mutex mu;
   static std::unordered_map<std::string, CachedLowering> cache;
   Fragment f = fragment_of(value, output, input_of);
-  if (flatten_outer) f.signature += "|flat";
+  // The options depend on what the device offers, not on which device it is.
+  f.signature += "|" + std::to_string(device.parallel_all_outer_loops) + "/" + std::to_string(device.max_local_size) + "/" +
+                 std::to_string(device.local_memory_bytes) + "/" + std::to_string(device.compute_units);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(f.signature);
@@ -185,7 +187,7 @@ LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buff
       return lk;
     }
   }
-  LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of, flatten_outer));
+  LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of, device));
   CachedLowering c{lk.kernel, {}};
   for (size_t p = 1; p < lk.params.size(); ++p)
     c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
@@ -235,7 +237,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       return it == made.end() ? nullptr : it->second;
     };
     check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
-    lowered[i] = lower_cached(item.value, item.output.get(), input_of, item.node->device->info().parallel_all_outer_loops);
+    lowered[i] = lower_cached(item.value, item.output.get(), input_of, item.node->device->info());
     if (debug_level() >= 4) debug_log().info("IR:\n{}", kernel_ir_text(lowered[i].kernel));
     to_compile.push_back({item.node->device, &lowered[i].kernel});
     kernel_items.push_back(i);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "lathe/error.h"
+#include "lathe/vector_access.h"
 
 namespace lathe {
 
@@ -109,6 +110,14 @@ std::string CDialect::bitcast(DType from, DType to, const std::string& x) const 
   return raw;
 }
 
+std::string CDialect::special(SpecialId) const { throw Error("this dialect has no work-groups"); }
+std::string CDialect::local_array(DType, const std::string&, int64_t) const { throw Error("this dialect has no local memory"); }
+std::string CDialect::barrier() const { throw Error("this dialect has no barriers"); }
+std::string CDialect::vector_load(const std::string&, const std::string&, bool) const { throw Error("this dialect has no vector types"); }
+std::string CDialect::vector_store(const std::string&, const std::string&, bool, const std::string&) const {
+  throw Error("this dialect has no vector types");
+}
+
 namespace {
 
 std::string float_literal(double v) {
@@ -184,13 +193,32 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
   std::ostringstream out;
   out << d.prelude() << d.signature(k);
   std::vector<std::string> reg(k.insts.size());
+  VectorPlan vectors = d.vector_access() ? plan_vector_access(k) : VectorPlan{std::vector<int>(k.insts.size(), -1), {}};
   int depth = 1;
   auto indent = [&]() { return std::string(2 * depth, ' '); };
+  auto memory = [&](const Inst& in) { return (in.local ? "l" : "b") + std::to_string(in.buffer); };
   for (size_t i = 0; i < k.insts.size(); ++i) {
     const Inst& in = k.insts[i];
     std::string name = "v" + std::to_string(i);
     std::vector<std::string> a;
     for (int s : in.src) a.push_back(reg[s]);
+    if (int r = vectors.run_of[i]; r >= 0) {
+      // One 128-bit access for four lanes: loads at the first lane, stores at the last.
+      const VectorRun& run = vectors.runs[r];
+      if (static_cast<int>(i) != run.at) continue;
+      const Inst& lane0 = k.insts[run.lanes[0]];
+      std::string index = render_expr(lane0.index, k.var_names);
+      if (in.op == IOp::Load) {
+        std::string vec = "q" + std::to_string(i);
+        out << indent() << d.vector_type() << " " << vec << " = " << d.vector_load(memory(lane0), index, lane0.local) << ";\n";
+        for (int lane = 0; lane < 4; ++lane) reg[run.lanes[lane]] = vec + ".s" + std::to_string(lane);
+      } else {
+        std::string lanes;
+        for (int lane = 0; lane < 4; ++lane) lanes += (lane ? ", " : "") + reg[k.insts[run.lanes[lane]].src[0]];
+        out << indent() << d.vector_store(memory(lane0), index, lane0.local, lanes) << "\n";
+      }
+      continue;
+    }
     switch (in.op) {
       case IOp::Range:
         out << indent()
@@ -204,6 +232,15 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
         --depth;
         out << indent() << "}\n";
         break;
+      case IOp::Special:
+        out << indent() << "const long " << k.var_names[in.var] << " = " << d.special(in.special) << ";\n";
+        break;
+      case IOp::DefineLocal:
+        out << indent() << d.local_array(in.dtype, "l" + std::to_string(in.buffer), in.extent) << "\n";
+        break;
+      case IOp::Barrier:
+        out << indent() << d.barrier() << "\n";
+        break;
       case IOp::Const:
         reg[i] = const_literal(d, in.dtype, in.fvalue, in.ivalue);
         if (!in.valid.empty()) {  // a constant inside padding: zero outside the bounds
@@ -213,9 +250,9 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
         }
         break;
       case IOp::Load: {
-        std::string ptr = "b" + std::to_string(in.buffer) + "[" + render_expr(in.index, k.var_names) + "]";
+        std::string ptr = memory(in) + "[" + render_expr(in.index, k.var_names) + "]";
         std::string cond = render_valid(in.valid, k.var_names);
-        std::string value = d.load(in.dtype, ptr);
+        std::string value = in.local ? ptr : d.load(in.dtype, ptr);  // local arrays hold registers
         if (!cond.empty()) value = "(" + cond + ") ? " + value + " : " + const_literal(d, in.dtype, 0, 0);
         out << indent() << d.type(in.dtype) << " " << name << " = " << value << ";\n";
         reg[i] = name;
@@ -237,8 +274,10 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
         break;
       }
       case IOp::Store: {
-        std::string ptr = "b" + std::to_string(in.buffer) + "[" + render_expr(in.index, k.var_names) + "]";
-        out << indent() << d.store(in.dtype, ptr, a[0]) << "\n";
+        std::string ptr = memory(in) + "[" + render_expr(in.index, k.var_names) + "]";
+        std::string cond = render_valid(in.valid, k.var_names);
+        std::string store = in.local ? ptr + " = " + a[0] + ";" : d.store(in.dtype, ptr, a[0]);
+        out << indent() << (cond.empty() ? "" : "if (" + cond + ") ") << store << "\n";
         break;
       }
     }

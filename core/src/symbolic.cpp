@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 
 namespace lathe {
 namespace {
@@ -133,10 +134,27 @@ Expr expr_mul(const Expr& a, int64_t k) {
   return build(x);
 }
 
+// The greatest common factor of d and every coefficient and the constant of e.
+static int64_t common_factor(const Expr& e, int64_t d) {
+  Affine x = affine_of(e);
+  int64_t g = std::gcd(d, x.c);
+  for (auto& [key, t] : x.terms) g = std::gcd(g, t.first);
+  return g;
+}
+
+// (g*y) / (g*m) == y / m and (g*y) % (g*m) == g*(y % m): keeps aligned indices visibly aligned.
+static Expr divide_exact(const Expr& e, int64_t g) {
+  Affine x = affine_of(e);
+  x.c /= g;
+  for (auto& [key, t] : x.terms) t.first /= g;
+  return build(x);
+}
+
 Expr expr_div(const Expr& a, int64_t d) {
   if (d == 1) return a;
   if (a->lo >= 0 && a->hi < d) return expr_const(0);
   if (floordiv(a->lo, d) == floordiv(a->hi, d)) return expr_const(floordiv(a->lo, d));
+  if (int64_t g = common_factor(a, d); g > 1) return expr_div(divide_exact(a, g), d / g);
   Affine x = affine_of(a);
   // Pull out whole multiples of d: (d*q*t + r) / d == q*t + r / d.
   Affine quotient, rest;
@@ -158,6 +176,7 @@ Expr expr_div(const Expr& a, int64_t d) {
 Expr expr_mod(const Expr& a, int64_t d) {
   if (d == 1) return expr_const(0);
   if (a->lo >= 0 && a->hi < d) return a;
+  if (int64_t g = common_factor(a, d); g > 1) return expr_mul(expr_mod(divide_exact(a, g), d / g), g);
   Affine x = affine_of(a), rest;
   rest.c = floormod(x.c, d);
   for (auto& [key, t] : x.terms)
@@ -196,6 +215,17 @@ static bool contains_var(const Expr& e, int id) {
   for (auto& t : e->terms)
     if (contains_var(t.second, id)) return true;
   return false;
+}
+
+bool expr_depends_on(const Expr& e, int var_id) { return contains_var(e, var_id); }
+
+bool expr_divisible(const Expr& e, int64_t d) {
+  if (e->kind == Kind::Const) return e->value % d == 0;
+  if (e->kind != Kind::Sum) return false;
+  if (e->value % d != 0) return false;
+  for (auto& [k, atom] : e->terms)
+    if (k % d != 0) return false;
+  return true;
 }
 
 int64_t expr_coefficient(const Expr& e, int var_id) {

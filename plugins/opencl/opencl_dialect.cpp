@@ -84,4 +84,25 @@ std::string OpenCLDialect::bitcast(DType from, DType to, const std::string& x) c
   return raw;
 }
 
+std::string OpenCLDialect::special(SpecialId id) const {
+  return id == SpecialId::GroupId ? "(long)get_group_id(0)" : "(long)get_local_id(0)";
+}
+
+std::string OpenCLDialect::local_array(DType dtype, const std::string& name, int64_t elements) const {
+  // Aligned for the 128-bit accesses of vector_load/vector_store (the type alone promises 4 bytes).
+  return "__local " + type(dtype) + " " + name + "[" + std::to_string(elements) + "] __attribute__((aligned(16)));";
+}
+
+std::string OpenCLDialect::barrier() const { return "barrier(CLK_LOCAL_MEM_FENCE);"; }
+
+// The index is a multiple of four and buffers are aligned to at least 16 bytes, so the
+// pointer cast is exact and the compiler emits one 128-bit access.
+std::string OpenCLDialect::vector_load(const std::string& base, const std::string& index, bool local) const {
+  return std::string("*(") + (local ? "__local" : "__global const") + " float4*)(" + base + " + " + index + ")";
+}
+
+std::string OpenCLDialect::vector_store(const std::string& base, const std::string& index, bool local, const std::string& lanes) const {
+  return std::string("*(") + (local ? "__local" : "__global") + " float4*)(" + base + " + " + index + ") = (float4)(" + lanes + ");";
+}
+
 }  // namespace lathe::opencl

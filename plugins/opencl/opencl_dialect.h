@@ -15,6 +15,12 @@ class OpenCLDialect : public CDialect {
   std::string storage_type(DType dtype) const override;
   std::string math(Op op, DType dtype, const std::string& x) const override;
   std::string bitcast(DType from, DType to, const std::string& x) const override;
+  std::string special(SpecialId id) const override;
+  std::string local_array(DType dtype, const std::string& name, int64_t elements) const override;
+  std::string barrier() const override;
+  bool vector_access() const override { return true; }
+  std::string vector_load(const std::string& base, const std::string& index, bool local) const override;
+  std::string vector_store(const std::string& base, const std::string& index, bool local, const std::string& lanes) const override;
 };
 
 }  // namespace lathe::opencl

@@ -101,8 +101,10 @@ std::string cache_dir() {
 
 class ClProgram : public Program {
  public:
-  ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string source, int64_t global, bool finish_each)
-      : queue_(queue), program_(program), kernel_(kernel), source_(std::move(source)), global_(global), finish_each_(finish_each) {}
+  ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string source, int64_t global, int64_t local,
+            bool finish_each)
+      : queue_(queue), program_(program), kernel_(kernel), source_(std::move(source)), global_(global), local_(local),
+        finish_each_(finish_each) {}
   ~ClProgram() override {
     clReleaseKernel(kernel_);
     clReleaseProgram(program_);
@@ -112,9 +114,10 @@ class ClProgram : public Program {
       cl_mem m = static_cast<cl_mem>(buffers[i]);
       ok(clSetKernelArg(kernel_, static_cast<cl_uint>(i), sizeof m, &m), "clSetKernelArg");
     }
-    size_t global = static_cast<size_t>(global_);
+    size_t global = static_cast<size_t>(global_), local = static_cast<size_t>(local_);
     cl_event ev = nullptr;
-    ok(clEnqueueNDRangeKernel(queue_, kernel_, 1, nullptr, &global, nullptr, 0, nullptr, timed ? &ev : nullptr), "clEnqueueNDRangeKernel");
+    ok(clEnqueueNDRangeKernel(queue_, kernel_, 1, nullptr, &global, local_ > 0 ? &local : nullptr, 0, nullptr, timed ? &ev : nullptr),
+       "clEnqueueNDRangeKernel");
     if (!timed) {
       if (finish_each_) ok(clFinish(queue_), "clFinish");
       return 0;
@@ -133,7 +136,7 @@ class ClProgram : public Program {
   cl_program program_;
   cl_kernel kernel_;
   std::string source_;
-  int64_t global_;
+  int64_t global_, local_;  // local_ 0: the driver chooses the work-group size
   bool finish_each_;
 };
 
@@ -154,6 +157,12 @@ class ClDevice : public Device {
     info_.compute_units = static_cast<int>(cus);
     info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32};
     info_.parallel_all_outer_loops = true;
+    size_t max_group = 0;
+    cl_ulong local_mem = 0;
+    clGetDeviceInfo(f.device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group, nullptr);
+    clGetDeviceInfo(f.device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, nullptr);
+    info_.max_local_size = static_cast<int64_t>(std::min<size_t>(max_group, 256));  // 256: room for registers
+    info_.local_memory_bytes = static_cast<int64_t>(local_mem);
     driver_ = device_string(f.device, CL_DRIVER_VERSION) + "/" + device_string(f.device, CL_DEVICE_VERSION);
     // PoCL caches compiled kernels itself, by source; its program binaries are not portable
     // outside that cache.
@@ -233,7 +242,8 @@ class ClDevice : public Device {
     }
     cl_kernel k = clCreateKernel(program, kernel.name.c_str(), &e);
     ok(e, "clCreateKernel");
-    return std::make_unique<ClProgram>(queue_, program, k, std::move(source), std::max<int64_t>(1, kernel.global_size), finish_each_launch_);
+    return std::make_unique<ClProgram>(queue_, program, k, std::move(source), std::max<int64_t>(1, kernel.global_size), kernel.local_size,
+                                       finish_each_launch_);
   }
   void synchronize() override { ok(clFinish(queue_), "clFinish"); }
 

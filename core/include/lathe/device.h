@@ -14,7 +14,7 @@
 namespace lathe {
 
 // Bump whenever anything in this file, kernel.h, symbolic.h or graph.h changes layout.
-constexpr uint32_t kPluginAbiVersion = 2;
+constexpr uint32_t kPluginAbiVersion = 3;
 
 struct DeviceInfo {
   std::string name;             // e.g. "cpu: AMD EPYC 7B13 (2 threads)"
@@ -24,6 +24,10 @@ struct DeviceInfo {
   // Run every output loop of a kernel in parallel (one index over all of them: GPUs want
   // thousands of work-items) rather than only the outermost (CPUs want long inner loops).
   bool parallel_all_outer_loops = false;
+  // Work-groups: the most work-items one group may hold (1: the device has no work-groups,
+  // kernels never use Special, DefineLocal or Barrier) and the local memory a group may use.
+  int64_t max_local_size = 1;
+  int64_t local_memory_bytes = 0;
 };
 
 // A compiled kernel. run() blocks until the kernel finished when `timed`, and then returns

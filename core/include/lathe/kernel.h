@@ -19,8 +19,13 @@ enum class IOp : uint8_t {
   Alu,        // alu op over src registers (unary, binary, Where, Cast, Bitcast)
   DefineAcc,  // a mutable accumulator initialised to value
   AccUpdate,  // acc = reduce_op(acc, src[1]); src[0] is the DefineAcc
-  Store,      // buffer[index] = src[0]
+  Store,      // buffer[index] = src[0], only where all `valid` bounds hold (a gate)
+  Special,    // var = the work-group id or the work-item's id within its group (GPU backends)
+  DefineLocal,  // local array `buffer` of `extent` elements, shared by a work-group
+  Barrier,    // every work-item of the group reaches this point; local memory is visible
 };
+
+enum class SpecialId : uint8_t { GroupId, LocalId };
 
 struct Inst {
   IOp op;
@@ -30,9 +35,11 @@ struct Inst {
   int var = -1;               // Range: loop variable id
   int64_t extent = 0;         // Range
   bool global = false;        // Range: the outermost loop, split across workers or work-items
-  int buffer = -1;            // Load/Store: parameter index
+  SpecialId special = SpecialId::GroupId;  // Special: which id `var` holds (extent: how many)
+  int buffer = -1;            // Load/Store: parameter index, or local array when `local`
+  bool local = false;         // Load/Store: a DefineLocal array rather than a parameter
   Expr index;                 // Load/Store
-  std::vector<IndexBound> valid;  // Load
+  std::vector<IndexBound> valid;  // Load: else reads 0; Store: else skipped
   double fvalue = 0;          // Const/DefineAcc of float type
   int64_t ivalue = 0;         // Const/DefineAcc of integer type
 };
@@ -48,7 +55,8 @@ struct Kernel {
   std::vector<KernelParam> params;  // params[0] is the output
   std::vector<Inst> insts;
   std::vector<std::string> var_names;
-  int64_t global_size = 1;          // extent of the global loop (1 when there is none)
+  int64_t global_size = 1;          // work-items: extent of the global loop, or groups x local_size
+  int64_t local_size = 0;           // work-items per work-group; 0: no work-groups (the driver picks)
   int64_t ops_estimate = 0;         // ALU operations, for scheduling work across threads
 };
 

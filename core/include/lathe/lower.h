@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lathe/buffer.h"
+#include "lathe/device.h"
 #include "lathe/graph.h"
 #include "lathe/kernel.h"
 
@@ -15,6 +16,15 @@ struct LoweringOptions {
   std::vector<int64_t> upcast;  // per output axis: how many consecutive indices one iteration computes
   std::vector<int> loop_order;  // output axes, outermost first; empty: natural order
   bool flatten_outer = false;   // one parallel index over all output loops (see DeviceInfo)
+  // Work-groups (devices with DeviceInfo::max_local_size > 1). Per output axis, how many
+  // work-items of a group share it; a group covers local[d] * upcast[d] indices of axis d.
+  std::vector<int64_t> local;
+  // Work-items of a group that split each reduction between them, combining their partial
+  // results through local memory (a grouped reduction); 1: none.
+  int64_t group_reduce = 1;
+  // Reductions of a product run in chunks of this many iterations, both factors first copied
+  // into local memory by the whole group (a tiled matmul); 0: factors are read from memory.
+  int64_t stage_chunk = 0;
 };
 
 struct LoweredKernel {
@@ -27,7 +37,9 @@ struct LoweredKernel {
 LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
 
-// Heuristics: register tiles for reductions (the matmul shape), nothing for elementwise.
-LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer = false);
+// Heuristics for the device: register tiles for reductions (the matmul shape); on devices
+// with work-groups, tiled matmuls through local memory, grouped reductions and 4-wide
+// elementwise work for vector loads.
+LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device);
 
 }  // namespace lathe

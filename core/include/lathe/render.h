@@ -22,6 +22,19 @@ class CDialect {
   virtual std::string store(DType dtype, const std::string& ptr_index, const std::string& value) const;
   virtual std::string math(Op op, DType dtype, const std::string& x) const;  // exp2, log2, sin, sqrt, trunc
   virtual std::string bitcast(DType from, DType to, const std::string& x) const;
+
+  // Work-groups (only dialects of devices with DeviceInfo::max_local_size > 1 need these).
+  virtual std::string special(SpecialId id) const;  // the group id or local id, as an expression
+  virtual std::string local_array(DType dtype, const std::string& name, int64_t elements) const;
+  virtual std::string barrier() const;
+
+  // 128-bit access to four float32 at `base + index` (index a multiple of four); dialects
+  // without vector types return false from vector_access() and never see these.
+  virtual bool vector_access() const { return false; }
+  virtual std::string vector_load(const std::string& base, const std::string& index, bool local) const;
+  virtual std::string vector_store(const std::string& base, const std::string& index, bool local,
+                                   const std::string& lanes) const;  // lanes: "a, b, c, d"
+  virtual std::string vector_type() const { return "float4"; }
 };
 
 std::string render_c_family(const Kernel& kernel, const CDialect& dialect);

@@ -36,6 +36,9 @@ Expr expr_substitute(const Expr& e, int id, int64_t value);
 bool expr_is_const(const Expr& e, int64_t* value = nullptr);
 // Coefficient of a variable when the expression is affine in it at top level (0 if absent, -1 if not affine).
 int64_t expr_coefficient(const Expr& e, int var_id);
+bool expr_depends_on(const Expr& e, int var_id);
+// True when e is a multiple of d for every value of its variables (all coefficients and the constant are).
+bool expr_divisible(const Expr& e, int64_t d);
 
 // lo <= e < hi, as produced by PAD. Simplified away when the bounds of `e` make it always true.
 struct IndexBound {

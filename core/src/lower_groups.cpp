@@ -1,0 +1,266 @@
+// The work-group forms of a kernel (devices with DeviceInfo::max_local_size > 1): output tiles
+// spread over the work-items of a group, reductions split between lanes of a group and
+// combined through local memory, and matmul factors staged in local memory chunk by chunk.
+#include <algorithm>
+#include <optional>
+
+#include "lathe/error.h"
+#include "lowerer.h"
+
+namespace lathe {
+namespace {
+
+int64_t reduce_length(Node* r) {
+  int64_t n = 1;
+  for (int64_t a : r->arg) n *= r->src[0]->shape[a];
+  return n;
+}
+
+Expr minus(const Expr& a, const Expr& b) { return expr_add(a, expr_mul(b, -1)); }
+
+}  // namespace
+
+void Lowerer::open_groups(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
+                          std::string& name) {
+  const Shape& S = value_->shape;
+  const size_t nd = S.size();
+  std::vector<int64_t> L = opt.local.empty() ? std::vector<int64_t>(nd, 1) : opt.local;
+  int64_t groups = 1;
+  local_outputs_ = 1;
+  for (size_t d = 0; d < nd; ++d) {
+    name += "_" + std::to_string(S[d]);
+    groups *= S[d] / (up[d] * L[d]);
+    local_outputs_ *= L[d];
+  }
+  const int64_t lanes = opt.group_reduce;
+  const int64_t local_size = local_outputs_ * lanes;
+  int gv = new_var("gid"), lv = new_var("lid");
+  for (auto [v, id, extent] : {std::tuple{gv, SpecialId::GroupId, groups}, {lv, SpecialId::LocalId, local_size}}) {
+    Inst sp{IOp::Special};
+    sp.var = v;
+    sp.special = id;
+    sp.extent = extent;
+    emit(sp, false);
+  }
+  Expr g = expr_var(gv, 0, groups - 1);
+  local_id_ = expr_var(lv, 0, local_size - 1);
+  // Output lanes vary fastest within a group (coalesced stores), reduction lanes slowest.
+  local_out_ = expr_mod(local_id_, local_outputs_);
+  if (lanes > 1) reduce_lane_ = expr_div(local_id_, local_outputs_);
+  group_base_.assign(nd, expr_const(0));
+  int64_t gstride = groups, lstride = local_outputs_;
+  for (int d : order) {
+    int64_t extent = S[d] / (up[d] * L[d]);
+    gstride /= extent;
+    lstride /= L[d];
+    Expr gp = extent > 1 ? expr_mod(expr_div(g, gstride), extent) : expr_const(0);
+    Expr lp = L[d] > 1 ? expr_mod(expr_div(local_out_, lstride), L[d]) : expr_const(0);
+    group_base_[d] = expr_mul(gp, L[d] * up[d]);
+    outer_[d] = expr_add(expr_mul(gp, L[d]), lp);
+  }
+  k_.global_size = groups * local_size;
+  k_.local_size = local_size;
+}
+
+std::vector<Expr> Lowerer::split_reduce_index(Node* r, const Expr& k) {
+  std::vector<Expr> out(r->arg.size());
+  int64_t stride = 1;
+  for (size_t i = r->arg.size(); i-- > 0;) {
+    int64_t extent = r->src[0]->shape[r->arg[i]];
+    out[i] = i == 0 ? expr_div(k, stride) : expr_mod(expr_div(k, stride), extent);
+    stride *= extent;
+  }
+  return out;
+}
+
+int Lowerer::define_local(DType dtype, int64_t elements) {
+  Inst in{IOp::DefineLocal, dtype};
+  in.buffer = static_cast<int>(local_dtypes_.size());
+  in.extent = elements;
+  local_dtypes_.push_back(dtype);
+  emit(in, false);
+  return in.buffer;
+}
+
+int Lowerer::local_load(int array, const Expr& index, std::vector<IndexBound> valid, bool cse) {
+  Inst ld{IOp::Load, local_dtypes_[array]};
+  ld.buffer = array;
+  ld.local = true;
+  ld.index = index;
+  ld.valid = std::move(valid);
+  return emit(ld, cse);
+}
+
+void Lowerer::local_store(int array, const Expr& index, int value, std::vector<IndexBound> valid) {
+  Inst st{IOp::Store, local_dtypes_[array]};
+  st.buffer = array;
+  st.local = true;
+  st.index = index;
+  st.src = {value};
+  st.valid = std::move(valid);
+  emit(st, false);
+}
+
+void Lowerer::barrier() { emit(Inst{IOp::Barrier}, false); }
+
+void Lowerer::reduce_grouped(Node* r, Accs& accs, int64_t lanes) {
+  const int64_t n = reduce_length(r);
+  check(n % lanes == 0, "lowering: " + std::to_string(lanes) + " reduction lanes do not divide " + std::to_string(n));
+  // Lane l takes iterations l, l + lanes, l + 2*lanes, ...: neighbouring lanes read
+  // neighbouring elements when the reduced axis is contiguous.
+  int jv = new_var("r");
+  open_range(jv, n / lanes, false);
+  Expr k = expr_add(expr_mul(expr_var(jv, 0, n / lanes - 1), lanes), reduce_lane_);
+  std::vector<Expr> rvars = split_reduce_index(r, k);
+  for (auto& [acc, ctx] : accs) {
+    int v = lower(r->src[0].get(), reduce_src_ctx(r, ctx, rvars));
+    emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {acc, v}}, false);
+  }
+  close_range();
+  // Combine the lanes' partial results: a tree in local memory, half the lanes active per step.
+  std::vector<int> arrays;
+  for (auto& [acc, ctx] : accs) {
+    arrays.push_back(define_local(r->dtype, k_.local_size));
+    local_store(arrays.back(), local_id_, acc);
+  }
+  barrier();
+  for (int64_t step = lanes / 2; step >= 1; step /= 2) {
+    std::vector<IndexBound> active;
+    add_bound(active, {reduce_lane_, 0, step});
+    for (int a : arrays) {
+      int own = local_load(a, local_id_, {}, false);
+      int other = local_load(a, expr_add(local_id_, step * local_outputs_), active, false);
+      int combined = emit(Inst{IOp::Alu, r->dtype, r->reduce_op == Op::Add ? Op::Add : Op::Max, {own, other}}, false);
+      local_store(a, local_id_, combined, active);
+    }
+    barrier();
+  }
+  for (size_t i = 0; i < accs.size(); ++i) accs[i].first = local_load(arrays[i], local_out_, {}, false);
+}
+
+Lowerer::OperandUse Lowerer::probe_operand(Node* r, Node* operand, const std::vector<int>& tile_axes) {
+  // Lower the operand once over fresh variables for the output axes and the reduction index,
+  // read off its loads, then roll everything back.
+  const size_t mark = k_.insts.size(), vars = k_.var_names.size(), loads = reduce_loads_.size();
+  auto saved_cse = cse_;
+  const Shape& S = value_->shape;
+  Ctx probe;
+  std::vector<int> axis_var(S.size(), -1);
+  for (size_t d = 0; d < S.size(); ++d) {
+    axis_var[d] = new_var("p");
+    probe.idx.push_back(expr_var(axis_var[d], 0, S[d] - 1));
+  }
+  int kv = new_var("p");
+  OperandUse use;
+  if (std::optional<Ctx> rc = reduce_ctx_for(r, probe)) {
+    use.ok = true;
+    lower(operand, reduce_src_ctx(r, *rc, split_reduce_index(r, expr_var(kv, 0, reduce_length(r) - 1))));
+    for (int d : tile_axes) {
+      bool depends = false;
+      for (size_t i = mark; i < k_.insts.size(); ++i) {
+        const Inst& in = k_.insts[i];
+        if (in.op == IOp::Load) depends |= expr_depends_on(in.index, axis_var[d]);
+        if (in.op == IOp::Load || in.op == IOp::Const)
+          for (auto& b : in.valid) depends |= expr_depends_on(b.e, axis_var[d]);
+      }
+      if (depends) use.axes.push_back(d);
+    }
+    for (size_t i = mark; i < k_.insts.size(); ++i)
+      if (k_.insts[i].op == IOp::Load && expr_coefficient(k_.insts[i].index, kv) == 1) use.k_contiguous = true;
+  }
+  k_.insts.resize(mark);
+  k_.var_names.resize(vars);
+  reduce_loads_.resize(loads);
+  cse_ = std::move(saved_cse);
+  return use;
+}
+
+bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
+  Node* product = r->src[0].get();
+  const int64_t n = reduce_length(r), chunk = opt.stage_chunk, group = k_.local_size;
+  if (product->op != Op::Mul || r->reduce_op != Op::Add || product->dtype != DType::Float32 || n % chunk || opt.local.empty())
+    return false;
+  const size_t nd = value_->shape.size();
+  std::vector<int> tile_axes;
+  std::vector<int64_t> T(nd, 1);
+  for (size_t d = 0; d < nd; ++d) {
+    T[d] = opt.local[d] * up[d];
+    if (T[d] > 1) tile_axes.push_back(static_cast<int>(d));
+  }
+  // Each factor's block for one chunk: [chunk][its tile axes], rows padded when the copy
+  // walks along the chunk (fewer bank conflicts on the transposing stores).
+  struct Stage {
+    Node* x;
+    OperandUse use;
+    int64_t tile = 1, row = 1;
+    int array = -1;
+  };
+  std::vector<Stage> stages;
+  for (auto& src : product->src) {
+    Stage st{src.get(), probe_operand(r, src.get(), tile_axes)};
+    for (int d : st.use.axes) st.tile *= T[d];
+    st.row = st.tile + (st.use.k_contiguous && st.tile > 1 ? 4 : 0);
+    if (!st.use.ok || (chunk * st.tile) % group) return false;
+    stages.push_back(st);
+  }
+  for (auto& st : stages) st.array = define_local(DType::Float32, chunk * st.row);
+
+  int cv = new_var("c");
+  open_range(cv, n / chunk, false);
+  Expr chunk_start = expr_mul(expr_var(cv, 0, n / chunk - 1), chunk);
+  for (auto& st : stages) {
+    // The group copies the block cooperatively, each work-item `width` neighbouring elements
+    // at a time (along the chunk when the factor is contiguous there: vector loads).
+    const int64_t per_item = chunk * st.tile / group, fast = st.use.k_contiguous ? chunk : st.tile;
+    const int64_t width = per_item % 4 == 0 && fast % 4 == 0 ? 4 : 1;
+    const int64_t rounds = per_item / width;
+    Expr round = expr_const(0);
+    if (rounds > 1) {
+      int jv = new_var("j");
+      open_range(jv, rounds, false);
+      round = expr_var(jv, 0, rounds - 1);
+    }
+    Expr slot = expr_mul(expr_add(expr_mul(round, group), local_id_), width);
+    for (int64_t v = 0; v < width; ++v) {
+      Expr kk = st.use.k_contiguous ? expr_add(expr_mod(slot, chunk), v) : expr_div(slot, st.tile);
+      Expr tb = st.use.k_contiguous ? expr_div(slot, chunk) : expr_add(expr_mod(slot, st.tile), v);
+      Ctx out;  // the output element whose factor this is, as the output sees it
+      int64_t stride = st.tile;
+      out.idx = group_base_;
+      for (int d : st.use.axes) {
+        stride /= T[d];
+        out.idx[d] = expr_add(group_base_[d], expr_mod(expr_div(tb, stride), T[d]));
+      }
+      std::optional<Ctx> rc = reduce_ctx_for(r, out);
+      check(rc.has_value(), "lowering: staged factor lost its reduction");
+      int value = lower(st.x, reduce_src_ctx(r, *rc, split_reduce_index(r, expr_add(chunk_start, kk))));
+      local_store(st.array, expr_add(expr_mul(kk, st.row), tb), value);
+    }
+    if (rounds > 1) close_range();
+  }
+  barrier();
+  int kv = new_var("k");
+  open_range(kv, chunk, false);
+  Expr kk = expr_var(kv, 0, chunk - 1);
+  for (auto& [acc, ctx] : accs) {
+    const Ctx& out = output_ctx_.at(reduce_key(r, ctx));
+    std::vector<int> factors;
+    for (auto& st : stages) {
+      Expr offset = expr_const(0);
+      int64_t stride = st.tile;
+      for (int d : st.use.axes) {
+        stride /= T[d];
+        offset = expr_add(offset, expr_mul(minus(out.idx[d], group_base_[d]), stride));
+      }
+      factors.push_back(local_load(st.array, expr_add(expr_mul(kk, st.row), offset), {}, true));
+    }
+    int v = emit(Inst{IOp::Alu, DType::Float32, Op::Mul, factors}, true);
+    emit(Inst{IOp::AccUpdate, r->dtype, Op::Add, {acc, v}}, false);
+  }
+  close_range();
+  barrier();
+  close_range();
+  return true;
+}
+
+}  // namespace lathe

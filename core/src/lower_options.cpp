@@ -1,0 +1,185 @@
+// Choosing how a kernel maps onto the device: the explicit LoweringOptions, picked by
+// heuristics from the shape of the kernel and what the device offers.
+#include <algorithm>
+#include <numeric>
+
+#include "lathe/error.h"
+#include "lowerer.h"
+
+namespace lathe {
+namespace {
+
+// Which output axes reuse operands: an axis earns a register tile when some operand inside
+// the reductions does not depend on it (its loads are reused across the tile) while another
+// does. Axes are listed innermost first.
+struct Reuse {
+  std::vector<int> tile_axes;  // reused and dependent
+  int contiguous_tile = -1;    // the tile axis along which a dependent operand is contiguous
+  int vector_axis = -1;        // any axis along which some operand is contiguous
+};
+
+Reuse analyze_reuse(const Lowerer& trial, const Shape& S) {
+  Reuse r;
+  for (int d = static_cast<int>(S.size()) - 1; d >= 0; --d) {
+    int v = trial.outer_var_[d];
+    if (v < 0) continue;
+    bool reused = false, contiguous = false, dependent = false;
+    for (auto& e : trial.reduce_loads_) {
+      int64_t coef = expr_coefficient(e, v);
+      reused |= coef == 0;
+      dependent |= coef != 0;
+      contiguous |= coef == 1;
+    }
+    if (contiguous && r.vector_axis < 0) r.vector_axis = d;
+    if (!reused || !dependent) continue;
+    if (contiguous && r.contiguous_tile < 0) r.contiguous_tile = d;
+    r.tile_axes.push_back(d);
+  }
+  return r;
+}
+
+int64_t reduce_length(Node* r) {
+  int64_t n = 1;
+  for (int64_t a : r->arg) n *= r->src[0]->shape[a];
+  return n;
+}
+
+LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
+  const Shape& S = value->shape;
+  LoweringOptions opt;
+  opt.flatten_outer = flatten_outer;
+  opt.upcast.assign(S.size(), 1);
+  Buffer probe(nullptr, value->dtype, numel(S));
+  Lowerer trial(value, &probe, input_of);
+  LoweredKernel plain = trial.run({});
+  const int64_t body = static_cast<int64_t>(plain.kernel.insts.size());
+  // Big tiles pay for their compile time (seconds for a 256-register tile) only on big
+  // kernels; below ~64M operations a 16-register tile is as fast in practice.
+  const int64_t max_tile = plain.kernel.ops_estimate >= (int64_t{1} << 26) ? 256 : 16;
+  if (trial.reduce_loads_.empty()) return opt;
+  // The axis where a dependent operand is contiguous gets the wide factor, which the C
+  // compiler turns into vector loads and FMAs.
+  Reuse reuse = analyze_reuse(trial, S);
+  int wide = reuse.contiguous_tile, narrow = -1;
+  for (int d : reuse.tile_axes)
+    if (d != wide && narrow < 0) narrow = d;
+  // Unrolled tiles multiply the body: keep the kernel's size within a budget the C compiler
+  // digests quickly (about 4k instructions).
+  auto pick = [&](int d, std::initializer_list<int64_t> factors, int64_t other) {
+    if (d < 0) return;
+    for (int64_t f : factors)
+      if (S[d] % f == 0 && S[d] >= f && body * f * other <= 4096 && f * other <= max_tile) {
+        opt.upcast[d] = f;
+        return;
+      }
+  };
+  // 32x8 (the wide axis outermost) keeps 256 accumulators in vector registers and reuses a
+  // column strip of the contiguous operand across the rows of the tile: measured at about
+  // 4x a 16x4 tile at 2048^3 on a 2-core AVX-512 machine.
+  // Without reuse, a reduction whose operand is contiguous along an output axis (a column
+  // sum) still gains from computing 16 neighbouring outputs at once: vector loads.
+  if (wide < 0 && narrow < 0) wide = reuse.vector_axis;
+  pick(wide, {32, 16, 8, 4}, 1);
+  pick(narrow, {8, 4, 2}, wide < 0 ? 1 : opt.upcast[wide]);
+  if (wide >= 0 && opt.upcast[wide] > 1) {
+    opt.loop_order.push_back(wide);
+    for (int d = 0; d < static_cast<int>(S.size()); ++d)
+      if (d != wide) opt.loop_order.push_back(d);
+  }
+  return opt;
+}
+
+// The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.
+int64_t lanes_for(int64_t n, int64_t cap, int64_t min_each) {
+  int64_t l = 1;
+  while (l * 2 <= cap && n % (l * 2) == 0 && n / (l * 2) >= min_each) l *= 2;
+  return l;
+}
+
+LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& dev) {
+  const Shape& S = value->shape;
+  const int nd = static_cast<int>(S.size());
+  LoweringOptions opt;
+  opt.flatten_outer = true;
+  opt.upcast.assign(nd, 1);
+  Buffer probe(nullptr, value->dtype, numel(S));
+  Lowerer trial(value, &probe, input_of);
+  trial.run({});
+  if (trial.top_reduces_.empty()) {
+    // Elementwise: four neighbouring outputs per work-item, loaded and stored as vectors.
+    if (nd > 0 && S[nd - 1] % 4 == 0 && numel(S) >= (1 << 16)) opt.upcast[nd - 1] = 4;
+    return opt;
+  }
+  bool float_sums = true;
+  int64_t length = 0;
+  for (Node* r : trial.top_reduces_) {
+    float_sums &= r->dtype == DType::Float32;
+    length = std::gcd(length, reduce_length(r));
+  }
+  if (!float_sums) return opt;
+  Reuse reuse = analyze_reuse(trial, S);
+  if (reuse.tile_axes.size() >= 2) {
+    // A matmul: a work-group computes a T x T tile (L x L work-items, U x U registers each);
+    // both factors of the product pass through local memory in chunks of `chunk` iterations.
+    int n = reuse.tile_axes[0], m = reuse.tile_axes[1];
+    int64_t outputs = numel(S);
+    for (auto [L, U] : {std::pair<int64_t, int64_t>{16, 4}, {8, 4}, {8, 2}}) {
+      int64_t T = L * U;
+      if (S[n] % T || S[m] % T || L * L > dev.max_local_size) continue;
+      if (outputs / (T * T) < dev.compute_units && !(L == 8 && U == 2)) continue;  // too few groups: smaller tiles
+      opt.local.assign(nd, 1);
+      opt.local[n] = opt.local[m] = L;
+      opt.upcast[n] = opt.upcast[m] = U;
+      for (int64_t chunk : {16, 8})
+        if (length % chunk == 0 && (chunk * T) % (L * L) == 0 && 2 * chunk * (T + 4) * 4 <= dev.local_memory_bytes) {
+          opt.stage_chunk = chunk;
+          break;
+        }
+      return opt;
+    }
+    return opt;
+  }
+  if (length >= 32) {
+    // A reduction without reuse (a row or column sum): a group of lanes splits each output's
+    // reduction. Along a contiguous output axis, 32 neighbouring outputs share a group so
+    // that its loads stay coalesced.
+    int64_t across = 1;
+    if (reuse.vector_axis >= 0 && S[reuse.vector_axis] % 32 == 0) {
+      across = 32;
+      opt.local.assign(nd, 1);
+      opt.local[reuse.vector_axis] = across;
+    }
+    int64_t lanes = lanes_for(length, std::min<int64_t>(across > 1 ? 8 : 256, dev.max_local_size / across), 4);
+    if (lanes >= 4) opt.group_reduce = lanes;
+    else opt.local.clear();
+  }
+  return opt;
+}
+
+}  // namespace
+
+LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of,
+                           const LoweringOptions& options) {
+  const Shape& S = value->shape;
+  auto check_factors = [&](const std::vector<int64_t>& f, const char* what) {
+    if (f.empty()) return;
+    check(f.size() == S.size(), std::string("lowering: ") + what + " has the wrong number of axes");
+    for (size_t d = 0; d < f.size(); ++d)
+      check(f[d] >= 1 && S[d] % f[d] == 0, std::string("lowering: ") + what + " " + std::to_string(f[d]) +
+                                               " does not divide axis " + std::to_string(d) + " of " + to_string(S));
+  };
+  check_factors(options.upcast, "upcast");
+  check_factors(options.local, "local");
+  if (!options.local.empty() && !options.upcast.empty())
+    for (size_t d = 0; d < S.size(); ++d)
+      check(S[d] % (options.local[d] * options.upcast[d]) == 0,
+            "lowering: local x upcast does not divide axis " + std::to_string(d) + " of " + to_string(S));
+  return Lowerer(value, output, input_of).run(options);
+}
+
+LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
+  if (device.max_local_size > 1) return group_options(value, input_of, device);
+  return cpu_options(value, input_of, device.parallel_all_outer_loops);
+}
+
+}  // namespace lathe

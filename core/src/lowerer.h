@@ -1,0 +1,102 @@
+// Internal to the lowering: the walk that turns one kernel's graph fragment into kernel IR.
+// lower.cpp holds the walk, loops and register tiles; lower_groups.cpp the work-group forms
+// (grouped reductions, operands staged in local memory); lower_options.cpp the heuristics.
+#pragma once
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lathe/lower.h"
+
+namespace lathe {
+
+// Where one element of a node is read: an index per axis and the bounds under which it is
+// valid (padding makes the rest read as zero).
+struct Ctx {
+  std::vector<Expr> idx;
+  std::vector<IndexBound> valid;
+  bool never = false;  // statically outside every valid region: the value is zero
+  std::string key() const;
+};
+
+// The context of a movement op's source for a given context of the op's output.
+Ctx map_ctx(const Node* n, const Ctx& c);
+Inst make_const(DType dtype, double value);
+double reduce_identity(Op reduce_op, DType dtype);
+
+class Lowerer {
+ public:
+  Lowerer(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of);
+  LoweredKernel run(const LoweringOptions& opt);
+
+  // For the heuristics: loads inside top-level reductions, the loop variable of each output
+  // axis, and the top-level reductions themselves.
+  std::vector<Expr> reduce_loads_;
+  std::vector<int> outer_var_;
+  std::vector<Node*> top_reduces_;
+
+ private:
+  using Accs = std::vector<std::pair<int, Ctx>>;  // accumulator register and its tile context
+
+  int new_var(const std::string& prefix);
+  void open_range(int var, int64_t extent, bool global);
+  void close_range();
+  std::vector<Expr> open_reduce_loops(Node* r);
+  static Ctx reduce_src_ctx(Node* r, const Ctx& c, const std::vector<Expr>& rvars);
+  std::string cse_key(const Inst& in);
+  int emit(const Inst& in, bool cse);
+  int param(Buffer* b, DType dtype);
+  void collect_reduces(Node* n, const Ctx& c, std::vector<std::pair<Node*, Ctx>>& tops,
+                       std::map<std::pair<Node*, std::string>, bool>& seen);
+  static std::string reduce_key(Node* r, const Ctx& c);
+  // The context in which the output context `output` reads top-level reduction r (none when
+  // it reads r at more than one place).
+  std::optional<Ctx> reduce_ctx_for(Node* r, const Ctx& output);
+  int lower(Node* n, const Ctx& c);
+  int lower_uncached(Node* n, const Ctx& c);
+  void estimate();
+
+  // lower.cpp: loops over the output (one parallel), then each reduction in its own loop nest.
+  void open_output_loops(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
+                         std::string& name);
+  void reduce_in_loops(Node* r, Accs& accs);
+
+  // lower_groups.cpp: work-groups instead of loops.
+  void open_groups(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
+                   std::string& name);
+  void reduce_grouped(Node* r, Accs& accs, int64_t lanes);
+  bool reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
+  struct OperandUse {
+    bool ok = false;            // found at a single context
+    std::vector<int> axes;      // tile axes (of the output) the operand depends on
+    bool k_contiguous = false;  // consecutive reduction indices are consecutive in memory
+  };
+  OperandUse probe_operand(Node* r, Node* operand, const std::vector<int>& tile_axes);
+  std::vector<Expr> split_reduce_index(Node* r, const Expr& k);
+  int define_local(DType dtype, int64_t elements);
+  int local_load(int array, const Expr& index, std::vector<IndexBound> valid, bool cse);
+  void local_store(int array, const Expr& index, int value, std::vector<IndexBound> valid = {});
+  void barrier();
+
+  Node* value_;
+  std::function<Buffer*(Node*)> input_of_;
+  Kernel k_;
+  std::vector<Buffer*> params_;
+  std::unordered_map<Buffer*, int> param_index_;
+  std::vector<std::unordered_map<std::string, int>> cse_;
+  std::map<std::pair<Node*, std::string>, int> top_acc_;
+  std::map<std::string, Ctx> output_ctx_;  // reduce_key -> the output context that reads it
+  std::vector<Expr> outer_;
+  bool in_top_reduce_ = false;
+  // Work-group form: per output axis, the group's first index; the work-item's id, its
+  // output lane and its reduction lane within the group.
+  std::vector<Expr> group_base_;
+  Expr local_id_, local_out_, reduce_lane_;
+  int64_t local_outputs_ = 1;  // work-items per group along output axes
+  std::vector<DType> local_dtypes_;
+};
+
+}  // namespace lathe

@@ -1,0 +1,177 @@
+// Work-groups on devices that have them (opencl): tiled matmuls through local memory, grouped
+// reductions and vector access, chosen by the heuristics and forced by explicit options, each
+// against a float64 reference. On devices without work-groups the values are still checked.
+#include "lathe/device.h"
+#include "lathe/lower.h"
+#include "lathe/render.h"
+#include "lathe/runtime.h"
+#include "lathe/vector_access.h"
+#include "test_util.h"
+
+namespace lathe::test {
+namespace {
+
+class WorkGroups : public Conformance {
+ protected:
+  bool has_groups() { return default_device()->info().max_local_size > 1; }
+
+  // The one kernel that computes t (its inputs realized beforehand), lowered with `opt` or,
+  // without, with the device's heuristics; run() executes it and returns its values.
+  struct Lowered {
+    std::vector<ScheduleItem> items;
+    LoweredKernel lk;
+    std::vector<float> run() {
+      Device* dev = items[0].node->device;
+      auto program = dev->compile(lk.kernel);
+      std::vector<void*> handles;
+      for (Buffer* b : lk.params) handles.push_back(b->handle());
+      program->run(handles, true);
+      std::vector<float> out(items[0].output->numel());
+      items[0].output->copy_out(out.data());
+      return out;
+    }
+  };
+  Lowered lowered(const Tensor& t, const LoweringOptions* opt = nullptr) {
+    Lowered l;
+    l.items = create_schedule({t.node().get()});
+    EXPECT_EQ(l.items.size(), 1u);
+    Node* self = l.items[0].node;
+    auto input_of = [self](Node* n) -> Buffer* { return n == self ? nullptr : n->buffer.get(); };
+    LoweringOptions chosen = opt ? *opt : default_options(l.items[0].value, input_of, self->device->info());
+    l.lk = lower_kernel(l.items[0].value, l.items[0].output.get(), input_of, chosen);
+    return l;
+  }
+  static int count(const Kernel& k, IOp op) {
+    return static_cast<int>(std::count_if(k.insts.begin(), k.insts.end(), [op](const Inst& in) { return in.op == op; }));
+  }
+  static ::testing::AssertionResult near(const std::vector<float>& got, const ref::Array& want, Tol tol) {
+    if (got.size() != want.v.size()) return ::testing::AssertionFailure() << got.size() << " values, want " << want.v.size();
+    for (size_t i = 0; i < got.size(); ++i)
+      if (std::abs(got[i] - want.v[i]) > tol.atol + tol.rtol * std::abs(want.v[i]))
+        return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", want " << want.v[i];
+    return ::testing::AssertionSuccess();
+  }
+  Tensor input(const ref::Array& a) { return ref::tensor(a).realize(); }
+};
+LATHE_CONFORMANCE(WorkGroups);
+
+// float32 dot products of length k: the error grows with k.
+Tol dot_tol(int64_t k) { return {1e-5, 2e-6 * static_cast<double>(k)}; }
+
+TEST_P(WorkGroups, MatmulWithEpilogueIsTiledThroughLocalMemory) {
+  ref::Array xa = ref::random({128, 256}, rng), wa = ref::random({256, 192}, rng), ba = ref::random({192}, rng);
+  Tensor y = (input(xa).matmul(input(wa)) + input(ba)).relu();
+  Lowered l = lowered(y);
+  if (has_groups()) {
+    EXPECT_GT(l.lk.kernel.local_size, 1);
+    EXPECT_EQ(count(l.lk.kernel, IOp::DefineLocal), 2) << kernel_ir_text(l.lk.kernel);
+    EXPECT_EQ(count(l.lk.kernel, IOp::Barrier), 2);
+  }
+  ref::Array want = ref::binary(ref::matmul(xa, wa), ba, [](double m, double b) { return std::max(0.0, m + b); });
+  EXPECT_TRUE(near(l.run(), want, dot_tol(256)));
+  EXPECT_TRUE(close(y, want, dot_tol(256)));
+}
+
+TEST_P(WorkGroups, BatchedMatmulWithTransposedFactors) {
+  // Attention's shape: both factors contiguous along the reduction.
+  ref::Array qa = ref::random({4, 64, 32}, rng), ka = ref::random({4, 96, 32}, rng);
+  Tensor s = input(qa).matmul(input(ka).transpose(-1, -2));
+  Lowered l = lowered(s);
+  if (has_groups()) EXPECT_EQ(count(l.lk.kernel, IOp::Barrier), 2) << kernel_ir_text(l.lk.kernel);
+  ref::Array want{{4, 64, 96}, {}};
+  for (int b = 0; b < 4; ++b) {
+    ref::Array q{{64, 32}, std::vector<double>(qa.v.begin() + b * 64 * 32, qa.v.begin() + (b + 1) * 64 * 32)};
+    ref::Array k{{96, 32}, std::vector<double>(ka.v.begin() + b * 96 * 32, ka.v.begin() + (b + 1) * 96 * 32)};
+    ref::Array m = ref::matmul(q, ref::permute(k, {1, 0}));
+    want.v.insert(want.v.end(), m.v.begin(), m.v.end());
+  }
+  EXPECT_TRUE(near(l.run(), want, dot_tol(32)));
+}
+
+TEST_P(WorkGroups, WeightGradientReducesOverTwoAxes) {
+  // dW = sum over batch and time of x^T dy: a reduction over two axes, staged as one.
+  ref::Array xa = ref::random({4, 32, 64}, rng), dya = ref::random({4, 32, 96}, rng);
+  Tensor dw = (input(xa).unsqueeze(-1) * input(dya).unsqueeze(-2)).sum({0, 1});
+  Lowered l = lowered(dw);
+  if (has_groups()) EXPECT_EQ(count(l.lk.kernel, IOp::DefineLocal), 2) << kernel_ir_text(l.lk.kernel);
+  ref::Array x2{{128, 64}, xa.v}, dy2{{128, 96}, dya.v};
+  EXPECT_TRUE(near(l.run(), ref::matmul(ref::permute(x2, {1, 0}), dy2), dot_tol(128)));
+}
+
+TEST_P(WorkGroups, ExplicitTilesChunksAndShapesAgree) {
+  ref::Array xa = ref::random({32, 48}, rng), wa = ref::random({48, 64}, rng);
+  Tensor y = input(xa).matmul(input(wa));
+  ref::Array want = ref::matmul(xa, wa);
+  if (!has_groups()) GTEST_SKIP() << "no work-groups on " << GetParam();
+  struct Case {
+    std::vector<int64_t> local, upcast;
+    int64_t chunk;
+  };
+  for (const Case& c : std::vector<Case>{{{8, 8}, {4, 4}, 16}, {{4, 16}, {2, 4}, 8}, {{16, 4}, {2, 1}, 4},
+                                         {{2, 2}, {1, 1}, 1}, {{8, 8}, {2, 2}, 0}, {{1, 32}, {32, 2}, 2}}) {
+    LoweringOptions opt;
+    opt.flatten_outer = true;
+    opt.local = c.local;
+    opt.upcast = c.upcast;
+    opt.stage_chunk = c.chunk;
+    Lowered l = lowered(y, &opt);
+    EXPECT_EQ(l.lk.kernel.local_size, c.local[0] * c.local[1]);
+    EXPECT_TRUE(near(l.run(), want, dot_tol(48))) << "local " << c.local[0] << "x" << c.local[1] << " upcast " << c.upcast[0]
+                                                 << "x" << c.upcast[1] << " chunk " << c.chunk << "\n"
+                                                 << kernel_ir_text(l.lk.kernel);
+  }
+}
+
+TEST_P(WorkGroups, RowReductionsAreGrouped) {
+  ref::Array xa = ref::random({64, 384}, rng);
+  Tensor x = input(xa);
+  Tensor rms = (x * x).mean({1}).sqrt();
+  Lowered l = lowered(rms);
+  if (has_groups()) {
+    EXPECT_GT(l.lk.kernel.local_size, 1);
+    EXPECT_GT(count(l.lk.kernel, IOp::Barrier), 2) << kernel_ir_text(l.lk.kernel);
+  }
+  ref::Array want = ref::unary(ref::reduce(ref::unary(xa, [](double v) { return v * v; }), {1}, false, 0,
+                                           [](double a, double b) { return a + b; }),
+                               [](double s) { return std::sqrt(s / 384); });
+  EXPECT_TRUE(near(l.run(), want, {1e-5, 1e-6}));
+  ref::Array maxes = ref::reduce(xa, {1}, false, -INFINITY, [](double a, double b) { return std::max(a, b); });
+  EXPECT_TRUE(near(lowered(x.max({1})).run(), maxes, {0, 0}));
+}
+
+TEST_P(WorkGroups, ColumnSumsShareGroupsAcrossNeighbours) {
+  ref::Array xa = ref::random({512, 96}, rng);
+  Tensor cols = input(xa).sum({0});
+  Lowered l = lowered(cols);
+  if (has_groups()) EXPECT_GT(l.lk.kernel.local_size, 1) << kernel_ir_text(l.lk.kernel);
+  EXPECT_TRUE(near(l.run(), ref::reduce(xa, {0}, false, 0, [](double a, double b) { return a + b; }), {1e-5, 1e-5}));
+}
+
+TEST_P(WorkGroups, ExplicitReductionLanes) {
+  if (!has_groups()) GTEST_SKIP() << "no work-groups on " << GetParam();
+  ref::Array xa = ref::random({16, 256}, rng);
+  Tensor s = input(xa).sum({1});
+  ref::Array want = ref::reduce(xa, {1}, false, 0, [](double a, double b) { return a + b; });
+  for (int64_t lanes : {2, 4, 32, 256}) {
+    LoweringOptions opt;
+    opt.flatten_outer = true;
+    opt.group_reduce = lanes;
+    Lowered l = lowered(s, &opt);
+    EXPECT_EQ(l.lk.kernel.local_size, lanes);
+    EXPECT_TRUE(near(l.run(), want, {1e-5, 1e-5})) << lanes << " lanes";
+  }
+}
+
+TEST_P(WorkGroups, LargeElementwiseOpsUseVectorAccess) {
+  ref::Array xa = ref::random({256, 1024}, rng);
+  Tensor y = input(xa) * 2 + 1;
+  Lowered l = lowered(y);
+  if (has_groups()) {
+    VectorPlan plan = plan_vector_access(l.lk.kernel);
+    EXPECT_EQ(plan.runs.size(), 2u) << kernel_ir_text(l.lk.kernel);  // one load, one store
+  }
+  EXPECT_TRUE(near(l.run(), ref::unary(xa, [](double v) { return v * 2 + 1; }), {1e-6, 1e-6}));
+}
+
+}  // namespace
+}  // namespace lathe::test
