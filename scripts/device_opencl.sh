@@ -3,7 +3,9 @@
 #   scripts/device_opencl.sh build        unpack the carried packages, build into build-device/
 #   scripts/device_opencl.sh conformance  every conformance suite on NVIDIA's OpenCL platform
 #   scripts/device_opencl.sh bench        matmul 4096^3 and a 1 GiB elementwise op, beside PyTorch
-#   scripts/device_opencl.sh mlperf SECS  the `gpu` mini-MLPerf preset on opencl, then PyTorch's reference
+#   scripts/device_opencl.sh mlperf SECS [cold|warm] [notorch]
+#                                         the `gpu` mini-MLPerf preset on opencl (cold: empty kernel
+#                                         cache first), then PyTorch's reference
 #   scripts/device_opencl.sh profile      kernel times of the `gpu` preset's third step, largest first
 # Results are printed and, when $OUT is set, written there.
 set -euo pipefail
@@ -51,29 +53,29 @@ PY
     ;;
   mlperf)
     secs="${2:-240}"
+    [ "${3:-}" = "cold" ] && rm -rf "$LATHE_CACHE_DIR"  # time to target including every compile
+    rm -rf "$root/build-device/run_gpu"  # a fresh run, not a resumed one
     timeout "$secs" "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
       --set checkpoint.dir="$root/build-device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG | tail -25 | tee "$out/mlperf_lathe.txt" || true
-    PRESET=gpu REF_OUT="$out" timeout "$secs" python3 .device/ref_shakespeare.py fp32 5000 .device/tinyshakespeare.txt 1.55 2>&1 | tail -8 | tee "$out/mlperf_torch.txt" || true
+    [ "${4:-}" = "notorch" ] && exit 0
+    PRESET=gpu REF_OUT="$out" timeout 150 python3 .device/ref_shakespeare.py fp32 5000 .device/tinyshakespeare.txt 1.55 2>&1 | tail -8 | tee "$out/mlperf_torch.txt" || true
     ;;
   profile)
-    # LATHE_DEBUG=1 times every kernel; steps 1-2 compile, step 3 is the steady state.
-    LATHE_DEBUG=1 timeout 300 "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
-      --set checkpoint.dir="$root/build-device/run_profile" --set train.steps=3 --set eval.every=1000 --set log.plot=false \
-      > "$out/profile_raw.txt" 2>&1 || true
+    # LATHE_DEBUG=1 times every kernel; the kernels between the step 1 and step 2 log lines
+    # are step 2, compiled already (stdout line-buffered so both streams interleave in order).
+    LATHE_DEBUG=1 timeout 300 stdbuf -oL "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
+      --set checkpoint.dir="$root/build-device/run_profile" --set train.steps=3 --set log.every=1 --set eval.batches=1 \
+      --set log.plot=false > "$out/profile_raw.txt" 2>&1 || true
     python3 - "$out/profile_raw.txt" <<'PY' | tee "$out/profile.txt"
 import re, sys, collections
-runs = []
+per, inside = collections.defaultdict(lambda: [0, 0.0]), False
 for l in open(sys.argv[1]):
+    if re.search(r"step +1/", l): inside = True
+    elif re.search(r"step +2/", l): break
     m = re.search(r"\] (\S+)\s+(\S+)\s+\d+ buffers\s+global\s+\d+\s+([\d.]+) ms", l)
-    if m: runs.append((m.group(2), float(m.group(3))))
-names = [n for n, _ in runs]
-# One step: the longest tail that repeats right before itself (steps 2 and 3 run the same kernels).
-step = next((p for p in range(len(names) // 2, 0, -1) if names[-p:] == names[-2 * p:-p]), len(names))
-per = collections.defaultdict(lambda: [0, 0.0])
-for n, ms in runs[-step:]:
-    per[n][0] += 1; per[n][1] += ms
+    if inside and m: per[m.group(2)][0] += 1; per[m.group(2)][1] += float(m.group(3))
 total = sum(v[1] for v in per.values())
-print("kernels in step: %d, device time %.1f ms" % (sum(v[0] for v in per.values()), total))
+print("step 2: %d kernels, device time %.1f ms" % (sum(v[0] for v in per.values()), total))
 for name, (n, ms) in sorted(per.items(), key=lambda kv: -kv[1][1])[:25]:
     print("%8.2f ms %5.1f%% %4dx %s" % (ms, 100 * ms / total, n, name))
 PY

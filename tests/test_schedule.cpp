@@ -84,5 +84,20 @@ TEST_P(Fusion, RealizedValuesAreNotRecomputed) {
   EXPECT_EQ(kernels_for(m), 0);
 }
 
+TEST_P(Fusion, LongReductionsOverSeveralAxesRunInTwoStages) {
+  // Sums over batch and time to a small result: the time axis first, then the batch axis.
+  ref::Array xa = ref::random({16, 1024, 24}, rng);
+  Tensor x = ref::tensor(xa).realize();
+  Tensor s = x.sum({0, 1});
+  EXPECT_EQ(kernels_for(s), 2);
+  EXPECT_TRUE(close(s, ref::reduce(xa, {0, 1}, false, 0, [](double a, double b) { return a + b; }), {1e-5, 1e-4}));
+  // The same through autograd: a weight shared over batch and time gets a two-stage gradient.
+  Tensor w = ref::tensor(ref::random({24}, rng)).requires_grad_();
+  (x * w).sum().backward();
+  EXPECT_TRUE(close(w.grad(), ref::reduce(xa, {0, 1}, false, 0, [](double a, double b) { return a + b; }), {1e-5, 1e-4}));
+  // Short ones stay one kernel.
+  EXPECT_EQ(kernels_for(input({4, 16, 24}).sum({0, 1})), 1);
+}
+
 }  // namespace
 }  // namespace lathe::test

@@ -23,7 +23,7 @@ NodeRef unbroadcast(const NodeRef& g, const Shape& shape) {
   std::vector<int64_t> axes;
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] == 1 && g->shape[i] != 1) axes.push_back(static_cast<int64_t>(i));
-  return node_reduce(g, Op::Add, axes);
+  return node_reduce_in_stages(g, Op::Add, axes);
 }
 
 // Gradients of n's sources given the gradient g of n (null where none flows).

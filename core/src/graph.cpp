@@ -112,6 +112,17 @@ NodeRef node_reduce(const NodeRef& x, Op reduce_op, const std::vector<int64_t>& 
   return n;
 }
 
+NodeRef node_reduce_in_stages(const NodeRef& x, Op reduce_op, const std::vector<int64_t>& axes) {
+  constexpr int64_t kLongReduction = 8192, kSmallResult = int64_t{1} << 20;
+  int64_t reduced = 1;
+  for (int64_t a : axes) reduced *= x->shape.at(a);
+  const int64_t kept = numel(x->shape) / std::max<int64_t>(reduced, 1);
+  if (axes.size() < 2 || reduced < kLongReduction || kept > kSmallResult || x->shape[axes[0]] < 8)
+    return node_reduce(x, reduce_op, axes);
+  NodeRef partial = node_reduce(x, reduce_op, std::vector<int64_t>(axes.begin() + 1, axes.end()));
+  return node_reduce(partial, reduce_op, {axes[0]});
+}
+
 NodeRef node_reshape(const NodeRef& x, const Shape& shape) {
   for (int64_t s : shape) check(s >= 0, "RESHAPE: negative extent in " + to_string(shape));
   check(numel(shape) == numel(x->shape), "RESHAPE: cannot reshape " + to_string(x->shape) + " (" +

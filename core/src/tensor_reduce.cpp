@@ -58,7 +58,7 @@ Tensor Tensor::reduce_op(Op op, const Axes& axes_in, bool keepdim, const char* n
     Shape out = keepdim ? Shape(ndim(), 1) : Shape{};
     return total.reshape(out);
   }
-  Tensor r = wrap(node_reduce(x.node(), op, axes));
+  Tensor r = wrap(node_reduce_in_stages(x.node(), op, axes));
   return keepdim ? r : r.reshape(drop_axes(shape(), axes));
 }
 

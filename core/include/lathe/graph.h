@@ -63,6 +63,10 @@ NodeRef node_where(const NodeRef& cond, const NodeRef& a, const NodeRef& b);
 NodeRef node_cast(const NodeRef& x, DType dtype);
 NodeRef node_bitcast(const NodeRef& x, DType dtype);
 NodeRef node_reduce(const NodeRef& x, Op reduce_op, const std::vector<int64_t>& axes);
+// The same result, built as two reductions when a long reduction over several axes has a small
+// result (a weight gradient: sums over batch and time): the later axes first, in parallel over
+// the first, then the first. Otherwise each output would be one long serial loop.
+NodeRef node_reduce_in_stages(const NodeRef& x, Op reduce_op, const std::vector<int64_t>& axes);
 NodeRef node_reshape(const NodeRef& x, const Shape& shape);
 NodeRef node_permute(const NodeRef& x, const std::vector<int64_t>& order);
 NodeRef node_expand(const NodeRef& x, const Shape& shape);
