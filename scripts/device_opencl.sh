@@ -6,7 +6,9 @@
 #   scripts/device_opencl.sh mlperf SECS [cold|warm] [notorch]
 #                                         the `gpu` mini-MLPerf preset on opencl (cold: empty kernel
 #                                         cache first), then PyTorch's reference
-#   scripts/device_opencl.sh profile      kernel times of the `gpu` preset's third step, largest first
+#   scripts/device_opencl.sh profile      kernel times of one step of the `gpu` preset, largest first
+#   scripts/device_opencl.sh summary      a short table of whatever of the above ran (from $OUT)
+#   scripts/device_opencl.sh all SECS     build, conformance, bench, mlperf cold then warm, summary
 # Results are printed and, when $OUT is set, written there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,5 +82,45 @@ for name, (n, ms) in sorted(per.items(), key=lambda kv: -kv[1][1])[:25]:
     print("%8.2f ms %5.1f%% %4dx %s" % (ms, 100 * ms / total, n, name))
 PY
     ;;
-  *) echo "usage: $0 build|conformance|bench|mlperf [seconds]|profile"; exit 2 ;;
+  summary)
+    python3 - "$out" <<'PY'
+import json, os, re, sys
+out = sys.argv[1]
+def read(name):
+    p = os.path.join(out, name)
+    return open(p).read() if os.path.exists(p) else ""
+rows = []
+m = re.search(r"PASSED  \] (\d+) tests", read("conformance_summary.txt"))
+f = re.search(r"FAILED  \] (\d+) tests", read("conformance_summary.txt"))
+if m or f: rows.append(("conformance (opencl)", "%s passed, %s failed" % (m.group(1) if m else 0, f.group(1) if f else 0), "", ""))
+torch = read("bench_torch.txt")
+for l in read("bench_lathe.txt").splitlines():
+    b = re.match(r"(matmul f32 (\d+)\^3|x\*2\+1 f32 \S+)\s+([\d.]+) (\S+)", l)
+    if not b: continue
+    t = re.search(r"matmul f32 \(TF32 off\) %s\^3: ([\d.]+)" % b.group(2), torch) if b.group(2) else re.search(r"x\*2\+1 f32 \S+: ([\d.]+)", torch)
+    rows.append((b.group(1), b.group(3) + " " + b.group(4), t.group(1) if t else "", "%.2fx" % (float(b.group(3)) / float(t.group(1))) if t else ""))
+ref = json.loads(read("shakespeare_fp32.json") or "{}")
+for label, name in (("cold", "cold/mlperf_lathe.txt"), ("warm", "mlperf_lathe.txt")):
+    text = read(name)
+    hit = re.search(r"validation loss ([\d.]+) reached the target [\d.]+ at step (\d+) after ([\d.]+) s", text)
+    rates = [int(x) for x in re.findall(r"(\d+) tok/s", text)[1:]]
+    if hit:
+        rows.append(("gpu preset to target, " + label, "%s s (step %s, val %s)" % (hit.group(3), hit.group(2), hit.group(1)),
+                     "%s s" % ref.get("seconds_to_target", "?"), "%.1fx slower" % (float(hit.group(3)) / ref["seconds_to_target"]) if ref else ""))
+    elif text: rows.append(("gpu preset, " + label, "target not reached", "", ""))
+    if rates and label == "warm":
+        rows.append(("gpu preset tokens/s (median)", str(sorted(rates)[len(rates) // 2]), str(ref.get("train_tokens_per_s", "")),
+                     "%.2fx" % (sorted(rates)[len(rates) // 2] / ref["train_tokens_per_s"]) if ref else ""))
+print("| benchmark | lathe | PyTorch | ratio |\n| --- | --- | --- | --- |")
+for r in rows: print("| %s | %s | %s | %s |" % r)
+PY
+    ;;
+  all)
+    secs="${2:-200}"
+    "$0" build > /dev/null && "$0" conformance > /dev/null && "$0" bench > /dev/null
+    OUT="$out/cold" "$0" mlperf "$secs" cold notorch > /dev/null
+    "$0" mlperf "$secs" warm > /dev/null
+    "$0" summary | tee "$out/summary.md"
+    ;;
+  *) echo "usage: $0 build|conformance|bench|mlperf SECS [cold|warm] [notorch]|profile|summary|all [SECS]"; exit 2 ;;
 esac
