@@ -16,7 +16,7 @@
 
 #include "lathe/device.h"
 #include "lathe/error.h"
-#include "opencl_dialect.h"
+#include "lathe/render_opencl.h"
 
 namespace lathe::opencl {
 namespace {

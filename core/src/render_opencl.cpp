@@ -1,8 +1,8 @@
-#include "opencl_dialect.h"
+#include "lathe/render_opencl.h"
 
 #include "lathe/error.h"
 
-namespace lathe::opencl {
+namespace lathe {
 
 std::string OpenCLDialect::prelude() const {
   return R"(/* float16 and bfloat16 are stored as ushort; arithmetic is float, rounded to nearest-even. */
@@ -105,4 +105,4 @@ std::string OpenCLDialect::vector_store(const std::string& base, const std::stri
   return std::string("*(") + (local ? "__local" : "__global") + " float4*)(" + base + " + " + index + ") = (float4)(" + lanes + ");";
 }
 
-}  // namespace lathe::opencl
+}  // namespace lathe

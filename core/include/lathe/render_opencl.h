@@ -1,10 +1,10 @@
-// The OpenCL C dialect of the shared C-family renderer: one work-item per iteration of the
-// kernel's outer loop; 16-bit floats stored as ushort and converted with the same
-// round-to-nearest-even code as the C dialect.
+// The OpenCL C dialect of the shared C-family renderer: one work-item per output element (or
+// work-groups with local memory); 16-bit floats stored as ushort and converted with the same
+// round-to-nearest-even code as the C dialect. The AMDGPU dialect builds on it.
 #pragma once
 #include "lathe/render.h"
 
-namespace lathe::opencl {
+namespace lathe {
 
 class OpenCLDialect : public CDialect {
  public:
@@ -23,4 +23,4 @@ class OpenCLDialect : public CDialect {
   std::string vector_store(const std::string& base, const std::string& index, bool local, const std::string& lanes) const override;
 };
 
-}  // namespace lathe::opencl
+}  // namespace lathe

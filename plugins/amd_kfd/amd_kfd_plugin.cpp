@@ -1,0 +1,296 @@
+// The amd_kfd backend: kernels rendered in the AMDGPU dialect, compiled to code objects with
+// clang/lld, loaded by our own ELF loader and dispatched on an AQL queue created through the
+// KFD; no ROCm runtime. With LATHE_AMD_KFD_DRIVER=test (or the option driver = "test") the
+// same code runs against TestDriver, a KFD without a GPU (see test_driver.h).
+#include <unistd.h>
+
+#include <boost/dll/alias.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "../cpu/cpu_compiler.h"
+#include "amdgpu_dialect.h"
+#include "code_object.h"
+#include "kfd_gpu.h"
+#include "lathe/device.h"
+#include "lathe/error.h"
+#include "test_driver.h"
+
+namespace lathe::amd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kKernargSlot = 256, kKernargBytes = 4 << 20, kStagingBytes = 64 << 20;
+
+bool test_mode(const DeviceOptions& options) {
+  auto it = options.find("driver");
+  if (it != options.end()) return it->second == "test";
+  const char* env = std::getenv("LATHE_AMD_KFD_DRIVER");
+  return env && std::string(env) == "test";
+}
+
+std::string cache_dir() {
+  const char* d = std::getenv("LATHE_CACHE_DIR");
+  const char* home = std::getenv("HOME");
+  fs::path root = d && *d ? fs::path(d) : home && *home ? fs::path(home) / ".cache" / "lathe" : fs::temp_directory_path() / "lathe-cache";
+  fs::create_directories(root / "amd_kfd");
+  return (root / "amd_kfd").string();
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+class AmdDevice;
+
+class AmdProgram : public Program {
+ public:
+  AmdProgram(AmdDevice& dev, GpuMemory code, const KernelInfo& info, std::string source, int pointer_args, uint32_t work_items,
+             uint16_t group)
+      : dev_(dev), code_(code), info_(info), source_(std::move(source)), pointer_args_(pointer_args), work_items_(work_items), group_(group) {}
+  double run(const std::vector<void*>& buffers, bool timed) override;
+  const std::string& source() const override { return source_; }
+  void launch(const std::vector<uint64_t>& words);
+
+ private:
+  AmdDevice& dev_;
+  GpuMemory code_;
+  KernelInfo info_;
+  std::string source_;
+  int pointer_args_;
+  uint32_t work_items_;
+  uint16_t group_;
+};
+
+class AmdDevice : public Device {
+ public:
+  AmdDevice(int index, const DeviceOptions& options) {
+    std::string clang, lld;
+    for (auto& [k, v] : options) {
+      if (k == "clang") clang = v;
+      else if (k == "lld") lld = v;
+      else if (k == "target") target_override_ = v;
+      else if (k != "driver")
+        throw Error("amd_kfd: unknown option '" + k + "' (known: driver = \"kfd\" or \"test\", clang, lld, target such as \"gfx950\")");
+    }
+    if (test_mode(options)) {
+      auto td = std::make_unique<TestDriver>();
+      test_ = td.get();
+      driver_ = std::move(td);
+    } else {
+      driver_ = system_driver();
+    }
+    std::vector<GpuNode> nodes = read_topology(driver_->topology_root());
+    if (index < 0 || index >= static_cast<int>(nodes.size()))
+      throw Error("amd_kfd: device index " + std::to_string(index) + " is out of range; " + std::to_string(nodes.size()) + " GPU(s) found");
+    tools_ = find_toolchain(clang, lld);
+    gpu_ = std::make_unique<KfdGpu>(*driver_, nodes[index]);
+    const GpuNode& n = gpu_->node();
+    info_.name = gpu_->description();
+    info_.memory_bytes = gpu_->vram_bytes();
+    info_.compute_units = n.compute_units;
+    info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32};
+    info_.parallel_all_outer_loops = true;
+    // CPU twins run one work-item at a time: no work-groups against the test driver.
+    info_.max_local_size = test_ ? 1 : kFlatGroupSize;
+    info_.local_memory_bytes = test_ ? 0 : int64_t{n.lds_size_kb} * 1024;
+    kernargs_ = gpu_->alloc(kKernargBytes, MemoryKind::Gtt, true);
+    staging_ = gpu_->alloc(kStagingBytes, MemoryKind::Gtt, true);
+    blit_ = build(R"(__kernel void lathe_copy(__global uint* dst, __global const uint* src, ulong words) {
+  ulong i = (ulong)__builtin_amdgcn_workgroup_id_x() * 256 + __builtin_amdgcn_workitem_id_x();
+  if (i < words) dst[i] = src[i];
+}
+)", "lathe_copy", 2, 1, [](const std::vector<void*>& a, const uint8_t* kernarg, uint64_t) {
+      uint64_t words;
+      std::memcpy(&words, kernarg + 16, 8);
+      std::memcpy(a[0], a[1], words * 4);
+    });
+  }
+  ~AmdDevice() override {
+    blit_.reset();
+    gpu_.reset();  // frees everything in reverse, then the queue, event and VM
+  }
+
+  const DeviceInfo& info() const override { return info_; }
+  std::string target() const { return target_override_.empty() ? gpu_->node().target : target_override_; }
+
+  void* allocate(size_t bytes) override { return new GpuMemory(gpu_->alloc((bytes + 3) / 4 * 4, MemoryKind::Vram, false)); }
+  void release(void* handle) override {
+    auto* m = static_cast<GpuMemory*>(handle);
+    synchronize();  // a queued kernel may still use it
+    gpu_->free(*m);
+    delete m;
+  }
+  void copy_in(void* dst, const void* host, size_t bytes) override {
+    auto* m = static_cast<GpuMemory*>(dst);
+    for (size_t off = 0; off < bytes; off += kStagingBytes) {
+      size_t n = std::min(kStagingBytes, bytes - off);
+      synchronize();
+      std::memcpy(staging_.host, static_cast<const char*>(host) + off, n);
+      blit_->launch({m->va + off, staging_.va, (n + 3) / 4});
+    }
+    synchronize();
+  }
+  void copy_out(void* host, const void* src, size_t bytes) override {
+    auto* m = static_cast<const GpuMemory*>(src);
+    for (size_t off = 0; off < bytes; off += kStagingBytes) {
+      size_t n = std::min(kStagingBytes, bytes - off);
+      blit_->launch({staging_.va, m->va + off, (n + 3) / 4});
+      synchronize();
+      std::memcpy(static_cast<char*>(host) + off, staging_.host, n);
+    }
+  }
+
+  std::unique_ptr<Program> compile(const Kernel& kernel) override {
+    std::string source = render_c_family(kernel, dialect_);
+    uint32_t items = kernel.local_size > 0 ? static_cast<uint32_t>(kernel.global_size)
+                                           : static_cast<uint32_t>((std::max<int64_t>(1, kernel.global_size) + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
+    uint16_t group = static_cast<uint16_t>(kernel.local_size > 0 ? kernel.local_size : kFlatGroupSize);
+    TestDriver::Twin twin;
+    if (test_) {
+      // The CPU twin: the same IR rendered in C and built with the system compiler.
+      std::string c_source = render_c_family(kernel, c_dialect_);
+      cpu::KernelFn fn = twin_compiler().build(c_source, kernel.name);
+      int64_t n = std::max<int64_t>(1, kernel.global_size);
+      twin = [fn, n](const std::vector<void*>& a, const uint8_t*, uint64_t) { fn(const_cast<void**>(a.data()), 0, n); };
+    }
+    return build(source, kernel.name, static_cast<int>(kernel.params.size()), items, twin, group);
+  }
+  void synchronize() override { gpu_->wait_idle(); }
+
+  // A kernarg slot for the next dispatch: its host pointer and GPU address.
+  std::pair<uint8_t*, uint64_t> kernarg_slot() {
+    if (next_kernarg_ + kKernargSlot > kKernargBytes) {
+      synchronize();  // every earlier dispatch has read its arguments
+      next_kernarg_ = 0;
+    }
+    size_t off = next_kernarg_;
+    next_kernarg_ += kKernargSlot;
+    return {static_cast<uint8_t*>(kernargs_.host) + off, kernargs_.va + off};
+  }
+  KfdGpu& gpu() { return *gpu_; }
+
+ private:
+  cpu::CCompiler& twin_compiler() {
+    std::call_once(twin_once_, [&] { twin_compiler_ = std::make_unique<cpu::CCompiler>(); });
+    return *twin_compiler_;
+  }
+
+  std::unique_ptr<AmdProgram> build(const std::string& source, const std::string& name, int pointer_args, uint32_t items,
+                                    TestDriver::Twin twin, uint16_t group = kFlatGroupSize) {
+    std::vector<uint8_t> elf = cached_code_object(source);
+    CodeObject co = read_code_object(elf);
+    const KernelInfo& k = co.kernel(name);
+    GpuMemory code = gpu_->alloc(co.image.size(), MemoryKind::Gtt, true, true);
+    std::vector<uint8_t> placed = co.placed_at(code.va);
+    std::memcpy(code.host, placed.data(), placed.size());
+    if (test_) test_->register_twin(co, name, pointer_args, std::move(twin));
+    return std::make_unique<AmdProgram>(*this, code, k, source, pointer_args, items, group);
+  }
+
+  // Code objects on disk by source, target and toolchain: clang takes ~0.1 s a kernel.
+  std::vector<uint8_t> cached_code_object(const std::string& source) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(source + target() + tools_.clang + tools_.lld)));
+    fs::path file = fs::path(cache_dir()) / (std::string(hex) + "." + target() + ".co");
+    std::ifstream in(file, std::ios::binary);
+    if (in) {
+      std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      try {
+        read_code_object(bytes);
+        return bytes;
+      } catch (const Error&) {  // damaged: rebuild
+      }
+    }
+    std::vector<uint8_t> bytes = compile_code_object(source, target(), tools_, cache_dir());
+    fs::path tmp = file.string() + ".tmp." + std::to_string(getpid());
+    std::ofstream(tmp, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    std::error_code ec;
+    fs::rename(tmp, file, ec);
+    return bytes;
+  }
+
+  friend class AmdProgram;
+  std::unique_ptr<Driver> driver_;
+  TestDriver* test_ = nullptr;
+  std::unique_ptr<KfdGpu> gpu_;
+  Toolchain tools_;
+  std::string target_override_;
+  DeviceInfo info_;
+  GpuMemory kernargs_, staging_;
+  size_t next_kernarg_ = 0;
+  std::unique_ptr<AmdProgram> blit_;
+  AmdgpuDialect dialect_;
+  CDialect c_dialect_;
+  std::once_flag twin_once_;
+  std::unique_ptr<cpu::CCompiler> twin_compiler_;
+};
+
+void AmdProgram::launch(const std::vector<uint64_t>& words) {
+  auto [host, va] = dev_.kernarg_slot();
+  std::memset(host, 0, kKernargSlot);
+  std::memcpy(host, words.data(), std::min(kKernargSlot, words.size() * 8));
+  uint32_t items = work_items_;
+  if (pointer_args_ == 2 && words.size() == 3)  // the copy kernel: its grid follows the word count
+    items = static_cast<uint32_t>((words[2] + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
+  dev_.gpu().dispatch(code_.va + info_.descriptor_offset, va, items, group_, info_.group_segment_size, info_.private_segment_size);
+}
+
+double AmdProgram::run(const std::vector<void*>& buffers, bool timed) {
+  std::vector<uint64_t> words;
+  for (void* b : buffers) words.push_back(static_cast<GpuMemory*>(b)->va);
+  check(words.size() * 8 <= kKernargSlot, "amd_kfd: kernel has too many buffers for a kernarg slot");
+  auto start = std::chrono::steady_clock::now();
+  launch(words);
+  if (!timed) return 0;
+  dev_.synchronize();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+uint32_t abi_version() { return kPluginAbiVersion; }
+
+ProbeResult probe() {
+  Toolchain tools = find_toolchain();
+  std::string no_tools = tools.clang.empty() || tools.lld.empty()
+                             ? "no clang/ld.lld for AMDGPU code objects (apt-get install clang-19 lld-19, or set LATHE_AMDGPU_CLANG and LATHE_AMDGPU_LLD)"
+                             : "";
+  if (test_mode({})) {
+    if (!no_tools.empty()) return {false, no_tools, {}};
+    return {true, "", {"amd_kfd:0 AMD gfx942 through the test driver (LATHE_AMD_KFD_DRIVER=test): no GPU, kernels run as CPU twins"}};
+  }
+  if (access("/dev/kfd", F_OK) != 0)
+    return {false, "no /dev/kfd: this machine has no AMD GPU or the amdgpu kernel driver is not loaded (LATHE_AMD_KFD_DRIVER=test "
+                   "runs the backend against its test driver)", {}};
+  if (access("/dev/kfd", R_OK | W_OK) != 0) return {false, "/dev/kfd is not readable and writable: add your user to the render group", {}};
+  std::vector<GpuNode> nodes;
+  try {
+    nodes = read_topology(system_driver()->topology_root());
+  } catch (const std::exception& e) {
+    return {false, e.what(), {}};
+  }
+  if (nodes.empty()) return {false, "/dev/kfd exists but the KFD topology lists no GPU node", {}};
+  if (!no_tools.empty()) return {false, no_tools, {}};
+  ProbeResult r{true, "", {}};
+  for (size_t i = 0; i < nodes.size(); ++i)
+    r.devices.push_back("amd_kfd:" + std::to_string(i) + " " + nodes[i].target + ", " + std::to_string(nodes[i].compute_units) + " CUs, " +
+                        std::to_string(nodes[i].vram_bytes >> 30) + " GiB (gpu_id " + std::to_string(nodes[i].gpu_id) + ")");
+  return r;
+}
+
+std::unique_ptr<Device> create(int index, const DeviceOptions& options) { return std::make_unique<AmdDevice>(index, options); }
+
+}  // namespace
+
+const PluginDescriptor descriptor{kPluginAbiVersion, "amd_kfd", &probe, &create};
+
+}  // namespace lathe::amd
+
+BOOST_DLL_ALIAS(lathe::amd::abi_version, lathe_plugin_abi_version)
+BOOST_DLL_ALIAS(lathe::amd::descriptor, lathe_plugin)
