@@ -187,8 +187,13 @@ Device* get_device(const std::string& spec, const DeviceOptions& options) {
                       ".so, or run `lathe backends`.");
   }
   LoadedPlugin* p = it->second;
-  if (!p->probe.usable)
-    throw PluginError("backend '" + name + "' is not usable here: " + p->probe.reason);
+  if (!p->probe.usable) {
+    std::string usable;
+    for (auto& [n, q] : r.by_name)
+      if (q->probe.usable) usable += (usable.empty() ? "" : ", ") + n;
+    throw PluginError("backend '" + name + "' is not usable here: " + p->probe.reason + ". Usable backends: " +
+                      (usable.empty() ? "none" : usable) + " (`lathe backends` shows why each is or is not)");
+  }
   std::unique_ptr<Device> device;
   try {
     device = p->descriptor->create(index, options);

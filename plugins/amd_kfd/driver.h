@@ -21,6 +21,7 @@ class Driver {
   virtual int close(int fd) = 0;
   virtual std::string topology_root() const = 0;
   virtual std::string name() const = 0;  // for messages: "kfd" or "test driver"
+  virtual std::string fault() const { return ""; }  // what went wrong on the device side, if known
 };
 
 std::unique_ptr<Driver> system_driver();

@@ -42,8 +42,11 @@ void cwsr_sizes(const GpuNode& n, uint32_t& ctl_stack, uint32_t& total) {
 
 int KfdGpu::ioctl(int fd, unsigned long request, void* arg, const char* what) {
   int r = d_.ioctl(fd, request, arg);
-  if (r < 0) throw Error(std::string("amd_kfd: ") + what + " failed on " + node_.target + " (gpu_id " + std::to_string(node_.gpu_id) +
-                         ", " + d_.name() + "): " + std::strerror(-r));
+  if (r < 0) {
+    std::string fault = d_.fault();
+    throw Error(std::string("amd_kfd: ") + what + " failed on " + node_.target + " (gpu_id " + std::to_string(node_.gpu_id) + ", " +
+                d_.name() + "): " + std::strerror(-r) + (fault.empty() ? "" : "; " + fault));
+  }
   return r;
 }
 

@@ -54,7 +54,7 @@ class TestDriver : public Driver {
     std::vector<std::string> ioctl_log;  // names in call order
   };
   Stats stats() const;
-  std::string fault() const;  // the first error the packet processor met, or ""
+  std::string fault() const override;  // the first error the packet processor met, or ""
 
  private:
   struct Allocation {
