@@ -63,7 +63,7 @@ expect_error "unknown key train.stepz (did you mean train.steps?)" --set train.s
 expect_error "train.steps must be an integer" --set train.steps=\"many\"
 expect_error "optimizer.lr = 50.0 is out of range" --set optimizer.lr=50.0
 expect_error "data file /nonexistent.txt is missing" --set data.source=file --set data.path=/nonexistent.txt
-expect_error "no backend named 'warp9' (found: cpu" --set backend.name=warp9
+expect_error "no backend named 'warp9' (found: " --set backend.name=warp9
 printf '[train]\nsteps = 1\n[trian]\nbatch_size = 2\n' > typo.toml
 expect_error "unknown key trian.batch_size (did you mean train.batch_size?)" typo.toml
 expect_error "the training loss is" "${small[@]}" --set checkpoint.dir=diverged --set train.steps=400 --set optimizer.name=sgd \

@@ -188,6 +188,9 @@ class AmdDevice : public Device {
     std::vector<uint8_t> elf = cached_code_object(source);
     CodeObject co = read_code_object(elf);
     const KernelInfo& k = co.kernel(name);
+    if (k.private_segment_size > 0)
+      throw Error("amd_kfd: kernel " + name + " needs " + std::to_string(k.private_segment_size) +
+                  " bytes of scratch per work-item (register spills); this backend does not set up scratch memory yet");
     GpuMemory code = gpu_->alloc(co.image.size(), MemoryKind::Gtt, true, true);
     std::vector<uint8_t> placed = co.placed_at(code.va);
     std::memcpy(code.host, placed.data(), placed.size());
