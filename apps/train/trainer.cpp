@@ -1,5 +1,7 @@
 #include "trainer.h"
 
+#include "lathe/runtime.h"
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include "lathe/models/data.h"
 #include "lathe/models/hf_checkpoint.h"
 #include "lathe/ops/optim.h"
+#include "lathe/runtime.h"
 #include "run_log.h"
 
 namespace lathe::app {
@@ -108,11 +111,15 @@ TrainResult train(const TrainConfig& c) {
   run.mllog("opt_base_learning_rate", c.lr);
 
   TrainResult result;
+  int64_t peak_step_bytes = 0;
   auto start = Clock::now();
   int64_t tokens_per_step = static_cast<int64_t>(c.batch_size) * c.seq_len * c.grad_accum;
   auto window_start = Clock::now();
   int64_t window_steps = 0;
   for (int64_t step = state.step; step < c.steps; ++step) {
+    auto step_start = Clock::now();
+    const double device_before = runtime_stats().device_seconds;
+    runtime_stats().reset_peak();
     double lr = ops::lr_at(schedule, step);
     if (adamw) adamw->set_lr(lr), adamw->zero_grad();
     else sgd->set_lr(lr), sgd->zero_grad();
@@ -136,6 +143,14 @@ TrainResult train(const TrainConfig& c) {
     if (adamw) adamw->step();
     else sgd->step();
     ++window_steps;
+    peak_step_bytes = std::max<int64_t>(peak_step_bytes, runtime_stats().bytes_peak);
+    if (step == state.step)
+      log.info("device memory: {:.1f} MiB at the peak of the first step", static_cast<double>(runtime_stats().bytes_peak) / (1 << 20));
+    if (debug_level() >= 1) {
+      // Kernels are timed one by one at this level, so wall time = host time + device time.
+      double wall = seconds_since(step_start), device_s = runtime_stats().device_seconds - device_before;
+      log.info("step {}: wall {:.1f} ms = host {:.1f} ms + device {:.1f} ms", step + 1, wall * 1e3, (wall - device_s) * 1e3, device_s * 1e3);
+    }
 
     int64_t done = step + 1;
     bool last = done == c.steps;
@@ -164,6 +179,8 @@ TrainResult train(const TrainConfig& c) {
       break;
     }
   }
+  log.info("device memory: {:.1f} MiB at the peak of a training step (parameters, optimizer state and the step's buffers)",
+           static_cast<double>(peak_step_bytes) / (1 << 20));
   if (!result.reached_target) run.mllog("run_stop", nullptr, {{"status", c.target_loss > 0 ? "aborted" : "success"}}, "INTERVAL_END");
   if (c.export_hf) {
     std::string hf = (std::filesystem::path(c.out_dir) / "hf").string();

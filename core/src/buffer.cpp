@@ -1,17 +1,27 @@
 #include "lathe/buffer.h"
 
 #include "lathe/device.h"
+#include "lathe/runtime.h"
 
 namespace lathe {
 
 Buffer::Buffer(Device* device, DType dtype, int64_t numel) : device_(device), dtype_(dtype), numel_(numel) {}
 
 Buffer::~Buffer() {
-  if (handle_ && device_) device_->release(handle_);
+  if (handle_ && device_) {
+    device_->release(handle_);
+    runtime_stats().bytes_live -= static_cast<int64_t>(bytes());
+  }
 }
 
 void* Buffer::handle() {
-  if (!handle_) handle_ = device_->allocate(bytes() ? bytes() : 1);
+  if (!handle_) {
+    handle_ = device_->allocate(bytes() ? bytes() : 1);
+    auto& s = runtime_stats();
+    int64_t live = s.bytes_live += static_cast<int64_t>(bytes());
+    for (int64_t peak = s.bytes_peak; live > peak && !s.bytes_peak.compare_exchange_weak(peak, live);) {
+    }
+  }
   return handle_;
 }
 

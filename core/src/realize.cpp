@@ -77,16 +77,21 @@ std::shared_ptr<Program> compile_program(Device* device, const Kernel& kernel, c
   return c.programs[device].emplace(key, program).first->second;
 }
 
+// A kernel to compile: its device, IR and the IR's text (the program cache key).
+struct CompileJob {
+  Device* device;
+  const Kernel* kernel;
+  const std::string* key;
+};
+
 // Compiles every kernel not yet cached, several at a time: compilers are single-threaded
 // processes and a training step's first run needs a hundred of them.
-void compile_missing(const std::vector<std::pair<Device*, const Kernel*>>& kernels, std::vector<std::shared_ptr<Program>>& out) {
-  std::vector<std::string> keys(kernels.size());
+void compile_missing(const std::vector<CompileJob>& jobs, std::vector<std::shared_ptr<Program>>& out) {
   std::vector<size_t> todo;
   std::unordered_map<std::string, size_t> first;  // duplicates in one schedule compile once
-  for (size_t i = 0; i < kernels.size(); ++i) {
-    keys[i] = kernel_ir_text(*kernels[i].second);
-    out[i] = cached_program(kernels[i].first, keys[i]);
-    if (!out[i] && first.emplace(keys[i], i).second) todo.push_back(i);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    out[i] = cached_program(jobs[i].device, *jobs[i].key);
+    if (!out[i] && first.emplace(*jobs[i].key, i).second) todo.push_back(i);
   }
   std::atomic<size_t> next{0};
   std::exception_ptr failure;
@@ -95,7 +100,7 @@ void compile_missing(const std::vector<std::pair<Device*, const Kernel*>>& kerne
     for (size_t j; (j = next.fetch_add(1)) < todo.size();) {
       size_t i = todo[j];
       try {
-        out[i] = compile_program(kernels[i].first, *kernels[i].second, keys[i]);
+        out[i] = compile_program(jobs[i].device, *jobs[i].kernel, *jobs[i].key);
       } catch (...) {
         std::lock_guard<std::mutex> lock(failure_mu);
         if (!failure) failure = std::current_exception();
@@ -108,8 +113,8 @@ void compile_missing(const std::vector<std::pair<Device*, const Kernel*>>& kerne
   worker();
   for (auto& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
-  for (size_t i = 0; i < kernels.size(); ++i)
-    if (!out[i]) out[i] = cached_program(kernels[i].first, keys[i]);
+  for (size_t i = 0; i < jobs.size(); ++i)
+    if (!out[i]) out[i] = cached_program(jobs[i].device, *jobs[i].key);
 }
 
 // A kernel's structure, independent of which buffers it reads: every training step builds
@@ -165,35 +170,50 @@ Fragment fragment_of(Node* value, Buffer* output, const std::function<Buffer*(No
   return f;
 }
 
+// A lowered fragment, kept for the life of the process: steady training steps find their
+// kernels, their program-cache keys and their compiled programs here without rebuilding any.
 struct CachedLowering {
   Kernel kernel;
   std::vector<int> param_input;  // for params 1..n: index into Fragment::inputs
+  std::string key;               // kernel_ir_text(kernel)
+  std::unordered_map<Device*, std::shared_ptr<Program>> programs;  // guarded by lowering_mu()
+};
+
+std::mutex& lowering_mu() {
+  static std::mutex mu;
+  return mu;
+}
+
+struct Lowered {
+  CachedLowering* entry = nullptr;
+  std::vector<Buffer*> params;  // params[0] is the output
 };
 
 // Lowers through a cache keyed by the fragment's structure.
-LoweredKernel lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
-  static std::mutex mu;
+Lowered lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
   static std::unordered_map<std::string, CachedLowering> cache;
   Fragment f = fragment_of(value, output, input_of);
   // The options depend on what the device offers, not on which device it is.
   f.signature += "|" + std::to_string(device.parallel_all_outer_loops) + "/" + std::to_string(device.max_local_size) + "/" +
                  std::to_string(device.local_memory_bytes) + "/" + std::to_string(device.compute_units);
+  Lowered out;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    std::lock_guard<std::mutex> lock(lowering_mu());
     auto it = cache.find(f.signature);
-    if (it != cache.end()) {
-      LoweredKernel lk{it->second.kernel, {output}};
-      for (int k : it->second.param_input) lk.params.push_back(f.inputs[k]);
-      return lk;
-    }
+    if (it != cache.end()) out.entry = &it->second;
   }
-  LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of, device));
-  CachedLowering c{lk.kernel, {}};
-  for (size_t p = 1; p < lk.params.size(); ++p)
-    c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
-  std::lock_guard<std::mutex> lock(mu);
-  cache.emplace(std::move(f.signature), std::move(c));
-  return lk;
+  if (!out.entry) {
+    LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of, device));
+    CachedLowering c{std::move(lk.kernel), {}, {}, {}};
+    for (size_t p = 1; p < lk.params.size(); ++p)
+      c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
+    c.key = kernel_ir_text(c.kernel);
+    std::lock_guard<std::mutex> lock(lowering_mu());
+    out.entry = &cache.emplace(std::move(f.signature), std::move(c)).first->second;  // node-based: the address is stable
+  }
+  out.params.push_back(output);
+  for (int k : out.entry->param_input) out.params.push_back(f.inputs[k]);
+  return out;
 }
 
 std::string describe(const ScheduleItem& item) {
@@ -223,8 +243,9 @@ void realize_nodes(const std::vector<Node*>& roots) {
     for (auto& item : items) debug_log().info("  {}", describe(item));
   }
   // Lower everything first so that all new kernels compile together.
-  std::vector<LoweredKernel> lowered(items.size());
-  std::vector<std::pair<Device*, const Kernel*>> to_compile;
+  std::vector<Lowered> lowered(items.size());
+  std::vector<std::shared_ptr<Program>> program_of(items.size());
+  std::vector<CompileJob> to_compile;
   std::vector<size_t> kernel_items;
   for (size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
@@ -237,15 +258,28 @@ void realize_nodes(const std::vector<Node*>& roots) {
       return it == made.end() ? nullptr : it->second;
     };
     check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
-    lowered[i] = lower_cached(item.value, item.output.get(), input_of, item.node->device->info());
-    if (debug_level() >= 4) debug_log().info("IR:\n{}", kernel_ir_text(lowered[i].kernel));
-    to_compile.push_back({item.node->device, &lowered[i].kernel});
-    kernel_items.push_back(i);
+    Device* device = item.node->device;
+    lowered[i] = lower_cached(item.value, item.output.get(), input_of, device->info());
+    CachedLowering& entry = *lowered[i].entry;
+    if (debug_level() >= 4) debug_log().info("IR:\n{}", entry.key);
+    {
+      std::lock_guard<std::mutex> lock(lowering_mu());
+      auto it = entry.programs.find(device);
+      if (it != entry.programs.end()) program_of[i] = it->second;
+    }
+    if (!program_of[i]) {
+      to_compile.push_back({device, &entry.kernel, &entry.key});
+      kernel_items.push_back(i);
+    }
   }
   std::vector<std::shared_ptr<Program>> programs(to_compile.size());
   compile_missing(to_compile, programs);
-  std::vector<std::shared_ptr<Program>> program_of(items.size());
-  for (size_t k = 0; k < kernel_items.size(); ++k) program_of[kernel_items[k]] = programs[k];
+  for (size_t k = 0; k < kernel_items.size(); ++k) {
+    size_t i = kernel_items[k];
+    program_of[i] = programs[k];
+    std::lock_guard<std::mutex> lock(lowering_mu());
+    lowered[i].entry->programs[to_compile[k].device] = programs[k];
+  }
 
   for (size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
@@ -255,20 +289,23 @@ void realize_nodes(const std::vector<Node*>& roots) {
       continue;
     }
     Device* device = item.node->device;
-    const LoweredKernel& lk = lowered[i];
+    const Lowered& lk = lowered[i];
+    const Kernel& kernel = lk.entry->kernel;
     std::vector<void*> handles;
+    handles.reserve(lk.params.size());
     for (Buffer* b : lk.params) {
-      check(b->device() == device, "realize: kernel " + lk.kernel.name + " reads a buffer on " + b->device()->label() +
+      check(b->device() == device, "realize: kernel " + kernel.name + " reads a buffer on " + b->device()->label() +
                                        " while running on " + device->label() + "; move tensors with to()");
       handles.push_back(b->handle());
     }
     bool timed = debug_level() >= 1;
     double seconds = program_of[i]->run(handles, timed);
     ++runtime_stats().kernels_run;
+    runtime_stats().device_seconds += seconds;
     if (timed)
       debug_log().info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(),
-                       lk.kernel.name, lk.params.size(), lk.kernel.global_size, seconds * 1e3,
-                       seconds > 0 ? lk.kernel.ops_estimate / seconds * 1e-9 : 0.0);
+                       kernel.name, lk.params.size(), kernel.global_size, seconds * 1e3,
+                       seconds > 0 ? kernel.ops_estimate / seconds * 1e-9 : 0.0);
   }
   for (auto& item : items) {
     item.node->buffer = item.output;

@@ -12,7 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
+#include <vector>
 
 #include "lathe/device.h"
 #include "lathe/error.h"
@@ -176,16 +179,45 @@ class ClDevice : public Device {
   }
   const DeviceInfo& info() const override { return info_; }
 
+  // Released buffers are kept by size and handed out again: a training step allocates and
+  // frees hundreds of them, and clCreateBuffer costs far more than a lookup. Reuse is safe
+  // because the queue is in order: a kernel still using the old contents runs before any
+  // command on the new owner.
   void* allocate(size_t bytes) override {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      auto it = pool_.find(bytes);
+      if (it != pool_.end() && !it->second.empty()) {
+        cl_mem m = it->second.back();
+        it->second.pop_back();
+        pooled_bytes_ -= bytes;
+        return m;
+      }
+    }
     cl_int e;
     cl_mem m = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes, nullptr, &e);
+    bool full = e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES || e == CL_OUT_OF_HOST_MEMORY;
+    if (full && drain_pool()) m = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes, nullptr, &e);
     if (e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES || e == CL_OUT_OF_HOST_MEMORY || e == CL_INVALID_BUFFER_SIZE)
       throw OutOfMemoryError("opencl: cannot allocate " + std::to_string(bytes >> 20) + " MiB on " + info_.name + " (" +
                              error_name(e) + "); use a smaller batch or model");
     ok(e, "clCreateBuffer");
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    sizes_[m] = bytes;
     return m;
   }
-  void release(void* handle) override { clReleaseMemObject(static_cast<cl_mem>(handle)); }
+  void release(void* handle) override {
+    cl_mem m = static_cast<cl_mem>(handle);
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    size_t bytes = sizes_.at(m);
+    if (pooled_bytes_ + bytes > info_.memory_bytes / 4) {
+      sizes_.erase(m);
+      clReleaseMemObject(m);
+      return;
+    }
+    pool_[bytes].push_back(m);
+    pooled_bytes_ += bytes;
+  }
   void copy_in(void* dst, const void* host, size_t bytes) override {
     ok(clEnqueueWriteBuffer(queue_, static_cast<cl_mem>(dst), CL_TRUE, 0, bytes, host, 0, nullptr, nullptr), "clEnqueueWriteBuffer");
   }
@@ -247,6 +279,17 @@ class ClDevice : public Device {
   }
   void synchronize() override { ok(clFinish(queue_), "clFinish"); }
 
+  // Frees every pooled buffer; true when there was any.
+  bool drain_pool() {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    bool any = pooled_bytes_ > 0;
+    for (auto& [bytes, list] : pool_)
+      for (cl_mem m : list) sizes_.erase(m), clReleaseMemObject(m);
+    pool_.clear();
+    pooled_bytes_ = 0;
+    return any;
+  }
+
  private:
   Found found_;
   cl_context context_ = nullptr;
@@ -255,6 +298,10 @@ class ClDevice : public Device {
   std::string driver_;
   bool binary_cache_ = true, finish_each_launch_ = false;
   OpenCLDialect dialect_;
+  std::mutex pool_mu_;
+  std::unordered_map<size_t, std::vector<cl_mem>> pool_;
+  std::unordered_map<cl_mem, size_t> sizes_;
+  size_t pooled_bytes_ = 0;
 };
 
 uint32_t abi_version() { return kPluginAbiVersion; }

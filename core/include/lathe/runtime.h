@@ -1,6 +1,7 @@
 // Realizing the graph: schedule it into kernels, lower, compile (cached) and run them on the
 // nodes' devices. Also the counters that tests and LATHE_DEBUG read.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ struct RuntimeStats {
   int64_t kernels_run = 0;
   int64_t kernels_compiled = 0;  // programs built in this process (disk-cache hits included)
   int64_t copies = 0;
+  double device_seconds = 0;     // kernel time, summed when kernels are timed (LATHE_DEBUG >= 1)
+  // Device memory held by buffers, and the most held at once since the last reset_peak().
+  std::atomic<int64_t> bytes_live{0}, bytes_peak{0};
+  void reset_peak() { bytes_peak = bytes_live.load(); }
 };
 RuntimeStats& runtime_stats();
 
