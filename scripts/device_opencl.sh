@@ -80,6 +80,8 @@ total = sum(v[1] for v in per.values())
 print("step 2: %d kernels, device time %.1f ms" % (sum(v[0] for v in per.values()), total))
 for name, (n, ms) in sorted(per.items(), key=lambda kv: -kv[1][1])[:25]:
     print("%8.2f ms %5.1f%% %4dx %s" % (ms, 100 * ms / total, n, name))
+for l in open(sys.argv[1]):
+    if re.search(r"step \d+: wall|device memory", l): print(l.rstrip())
 PY
     ;;
   summary)
