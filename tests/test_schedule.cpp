@@ -99,5 +99,47 @@ TEST_P(Fusion, LongReductionsOverSeveralAxesRunInTwoStages) {
   EXPECT_EQ(kernels_for(input({4, 16, 24}).sum({0, 1})), 1);
 }
 
+TEST_P(Fusion, IntermediatesGiveTheirMemoryBackAfterTheirLastReader) {
+  // Ten stored intermediates of 4 MiB in one realize: only a few are ever live at once.
+  ref::Array xa = ref::random({1 << 20}, rng);
+  Tensor x = ref::tensor(xa).realize();
+  Tensor kept;
+  Tensor y = x;
+  for (int i = 0; i < 10; ++i) {
+    y = (y * 0.5 + 1.0).contiguous();
+    if (i == 3) kept = y;  // a tensor the caller still holds keeps its memory
+  }
+  Tensor total = y.sum();
+  runtime_stats().reset_peak();
+  const int64_t before = runtime_stats().bytes_live;
+  double got = total.item<float>();
+  const int64_t step = (1 << 20) * 4;
+  EXPECT_LE(runtime_stats().bytes_peak - before, 4 * step) << "peak above the inputs: " << (runtime_stats().bytes_peak - before);
+  double want = 0;
+  for (double v : xa.v) {
+    for (int i = 0; i < 10; ++i) v = v * 0.5 + 1.0;
+    want += v;
+  }
+  EXPECT_NEAR(got, want, 1e-4 * std::abs(want));
+  std::vector<float> k = kept.to_vector<float>();
+  double v0 = xa.v[7];
+  for (int i = 0; i < 4; ++i) v0 = v0 * 0.5 + 1.0;
+  EXPECT_NEAR(k[7], v0, 1e-5);
+}
+
+TEST_P(Fusion, BackwardFreesTheForwardGraphLikePyTorch) {
+  Tensor w = ref::tensor(ref::random({8}, rng)).requires_grad_();
+  Tensor loss = (w * w).sum();
+  loss.backward();
+  EXPECT_GT(loss.item<float>(), 0.0f);  // the value stays readable
+  std::string msg;
+  try {
+    loss.backward();
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("freed by an earlier backward()"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace lathe::test

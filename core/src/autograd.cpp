@@ -117,6 +117,8 @@ void Tensor::backward() {
 
   std::unordered_map<Node*, std::vector<std::shared_ptr<TensorImpl>>> targets;
   for (auto& impl : tensors_requiring_grad()) targets[impl->node.get()].push_back(impl);
+  check(!root->src.empty() || targets.count(root),
+        "backward(): the graph of this loss was freed by an earlier backward(); compute the loss again");
   // Only nodes from which a target can be reached need a gradient.
   std::unordered_set<Node*> leads;
   for (Node* n : order) {
@@ -158,6 +160,14 @@ void Tensor::backward() {
       to_realize.emplace_back(total);
     }
   }
+  // Only the gradients themselves should own the backward graph while it runs: the memory
+  // planner then gives each intermediate's memory back after its last reader. The loss value
+  // is computed first (keeping only the activations the backward graph reads), then, as in
+  // PyTorch without retain_graph, the forward graph is let go.
+  grads.clear();
+  refs.clear();
+  lathe::realize({*this});
+  if (!targets.count(root)) root->src.clear();
   lathe::realize(to_realize);
 }
 

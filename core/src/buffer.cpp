@@ -1,6 +1,7 @@
 #include "lathe/buffer.h"
 
 #include "lathe/device.h"
+#include "lathe/error.h"
 #include "lathe/runtime.h"
 
 namespace lathe {
@@ -14,8 +15,18 @@ Buffer::~Buffer() {
   }
 }
 
+void Buffer::release_memory() {
+  if (handle_ && device_) {
+    device_->release(handle_);
+    runtime_stats().bytes_live -= static_cast<int64_t>(bytes());
+  }
+  handle_ = nullptr;
+  released_ = true;
+}
+
 void* Buffer::handle() {
   if (!handle_) {
+    check(!released_, "internal error: a buffer was read after the memory planner released it");
     handle_ = device_->allocate(bytes() ? bytes() : 1);
     auto& s = runtime_stats();
     int64_t live = s.bytes_live += static_cast<int64_t>(bytes());

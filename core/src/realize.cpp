@@ -16,6 +16,7 @@
 #include "lathe/lower.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
+#include "memory_plan.h"
 
 namespace lathe {
 
@@ -281,11 +282,29 @@ void realize_nodes(const std::vector<Node*>& roots) {
     lowered[i].entry->programs[to_compile[k].device] = programs[k];
   }
 
+  std::vector<std::vector<Buffer*>> reads(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].kind == ScheduleItem::Kind::Copy) {
+      Node* src = items[i].value;
+      reads[i].push_back(src->buffer ? src->buffer.get() : made.at(src));
+    } else {
+      reads[i].assign(lowered[i].params.begin() + 1, lowered[i].params.end());
+    }
+  }
+  std::vector<std::vector<Buffer*>> release = plan_releases(items, roots, reads);
+  if (debug_level() >= 2) {
+    size_t n = 0, bytes = 0, total = 0;
+    for (auto& r : release)
+      for (Buffer* b : r) ++n, bytes += b->bytes();
+    for (auto& item : items) total += item.output->bytes();
+    debug_log().info("memory plan: {} of {} outputs ({} of {} MiB) released after their last reader", n, items.size(), bytes >> 20, total >> 20);
+  }
+
   for (size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     if (item.kind == ScheduleItem::Kind::Copy) {
-      Node* src = item.value;
-      run_copy(item, src->buffer ? src->buffer.get() : made.at(src));
+      run_copy(item, reads[i][0]);
+      for (Buffer* b : release[i]) b->release_memory();
       continue;
     }
     Device* device = item.node->device;
@@ -306,6 +325,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       debug_log().info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(),
                        kernel.name, lk.params.size(), kernel.global_size, seconds * 1e3,
                        seconds > 0 ? kernel.ops_estimate / seconds * 1e-9 : 0.0);
+    for (Buffer* b : release[i]) b->release_memory();
   }
   for (auto& item : items) {
     item.node->buffer = item.output;

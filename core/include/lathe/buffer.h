@@ -18,6 +18,9 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
 
   void* handle();  // allocates on first call
+  // Gives the device memory back early (the memory planner, once nothing will read it again);
+  // a later handle() is an error.
+  void release_memory();
   bool allocated() const { return handle_ != nullptr; }
   Device* device() const { return device_; }
   DType dtype() const { return dtype_; }
@@ -32,6 +35,7 @@ class Buffer {
   DType dtype_;
   int64_t numel_;
   void* handle_ = nullptr;
+  bool released_ = false;
 };
 
 }  // namespace lathe
