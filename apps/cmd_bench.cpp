@@ -1,22 +1,45 @@
-// `lathe bench`: generated kernels beside the machine's reference libraries, measured in the
-// same run: float32 matmul against OpenBLAS sgemm, a large elementwise op against memcpy.
+// `lathe bench`: generated kernels and whole training steps beside the references measured in the
+// same run: OpenBLAS sgemm and memcpy (linked in), PyTorch (tools/bench_torch.py for kernels,
+// the mini-MLPerf reference script for training steps) when Python has torch.
 #ifdef LATHE_HAVE_CBLAS
 #include <cblas.h>
 #endif
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "commands.h"
 #include "lathe/backends.h"
 #include "lathe/device.h"
+#include "lathe/models/llama.h"
+#include "lathe/ops/attention.h"
+#include "lathe/ops/nn.h"
+#include "lathe/ops/optim.h"
 #include "lathe/tensor.h"
 
 namespace lathe::app {
 namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  std::string backend = "cpu";
+  std::vector<int64_t> sizes = {1024, 2048};
+  int repeat = 5;
+  int64_t megs = 64;
+  std::vector<std::string> presets = {"cpu"};
+  std::string python = "python3", torch_device = "cpu", torch_ref, torch_ref_data;
+};
 
 // Best wall time of `repeat` runs after one warm-up run (compilation, first touch).
 double best_seconds(int repeat, const std::function<void()>& f) {
@@ -30,57 +53,185 @@ double best_seconds(int repeat, const std::function<void()>& f) {
   return best;
 }
 
-void row(const std::string& what, double ours, double anchor, const char* unit, const char* anchor_name) {
-  fmt::print("{:<26} {:>10.1f} {:<7} {:>10.1f} {:<7} {:>6.2f}x  ({})\n", what, ours, unit, anchor, unit, ours / anchor, anchor_name);
+std::string run_command(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen((cmd + " 2>/dev/null").c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  pclose(f);
+  return out;
 }
 
-void bench(const std::string& backend, const std::vector<int64_t>& sizes, int repeat, int64_t elements) {
-  Device* device = get_device(backend);
-  fmt::print("backend {} ({})\n", device->label(), device->info().name);
-  fmt::print("{:<26} {:>18} {:>18} {:>8}\n", "benchmark", "lathe", "anchor", "ratio");
-  for (int64_t n : sizes) {
-    Tensor a = Tensor::rand({n, n}, DType::Float32, device).realize();
-    Tensor b = Tensor::rand({n, n}, DType::Float32, device).realize();
-    double ours = best_seconds(repeat, [&] {
-      a.matmul(b).realize();
-      device->synchronize();
-    });
+// The folder of tools/bench_torch.py: next to the source tree the binary was built from, or cwd.
+std::string tools_dir() {
+  for (fs::path p : {fs::path(LATHE_SOURCE_DIR) / "tools", fs::current_path() / "tools"})
+    if (fs::exists(p / "bench_torch.py")) return p.string();
+  return "";
+}
+
+// PyTorch's seconds per spec, or an empty map (with the reason in `why`).
+std::map<std::string, double> torch_anchor(const Options& o, const std::vector<std::string>& specs, std::string& version, std::string& why) {
+  std::map<std::string, double> out;
+  std::string dir = tools_dir();
+  if (dir.empty()) return why = "tools/bench_torch.py not found", out;
+  std::string cmd = "'" + o.python + "' '" + dir + "/bench_torch.py' " + o.torch_device + " " + std::to_string(o.repeat);
+  for (auto& s : specs) cmd += " " + s;
+  std::string text = run_command(cmd);
+  try {
+    auto j = nlohmann::json::parse(text.substr(text.find('{')));
+    version = j.at("torch").get<std::string>();
+    for (auto& s : specs) out[s] = j.at(s).get<double>();
+  } catch (const std::exception&) {
+    why = "PyTorch not available to " + o.python + " (pip install torch, or --python)";
+    out.clear();
+  }
+  return out;
+}
+
+struct Anchor {
+  std::string name;
+  double value;  // in the row's unit; 0 when missing
+};
+
+void row(const std::string& what, double ours, const char* unit, const std::vector<Anchor>& anchors) {
+  std::string line = fmt::format("{:<30} {:>11.1f} {:<9}", what, ours, unit);
+  for (auto& a : anchors)
+    if (a.value > 0) line += fmt::format("  {} {:.1f} ({:.2f}x)", a.name, a.value, ours / a.value);
+  fmt::print("{}\n", line);
+}
+
+void bench_kernels(const Options& o, Device* device) {
+  const bool gpu = device->info().max_local_size > 1;
+  const int64_t rows = 8192, cols = 1024;
+  const int64_t B = gpu ? 16 : 2, H = 6, T = 256, D = 64;
+  std::string att = fmt::format("{}x{}x{}x{}", B, H, T, D);
+  std::vector<std::string> specs;
+  for (int64_t n : o.sizes) specs.push_back("matmul:" + std::to_string(n));
+  specs.push_back("elementwise:" + std::to_string(o.megs << 20));
+  specs.push_back(fmt::format("softmax:{}x{}", rows, cols));
+  specs.push_back("attention:" + att);
+  specs.push_back("attention_bwd:" + att);
+  std::string version, why;
+  std::map<std::string, double> torch = torch_anchor(o, specs, version, why);
+  std::string tname = torch.empty() ? "" : "PyTorch " + version;
+  if (torch.empty()) fmt::print("(no PyTorch anchor: {})\n", why);
+  auto t = [&](const std::string& spec, double work) { return torch.count(spec) ? work / torch[spec] : 0.0; };
+
+  for (int64_t n : o.sizes) {
+    Tensor a = Tensor::rand({n, n}, DType::Float32, device).realize(), b = Tensor::rand({n, n}, DType::Float32, device).realize();
     double flop = 2.0 * static_cast<double>(n) * n * n;
+    double ours = best_seconds(o.repeat, [&] { a.matmul(b).realize(), device->synchronize(); });
+    double blas = 0;
 #ifdef LATHE_HAVE_CBLAS
     std::vector<float> ha = a.to_vector<float>(), hb = b.to_vector<float>(), hc(static_cast<size_t>(n * n));
-    double blas = best_seconds(repeat, [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n), static_cast<int>(n), 1.0f,
-                  ha.data(), static_cast<int>(n), hb.data(), static_cast<int>(n), 0.0f, hc.data(), static_cast<int>(n));
-    });
-    row(fmt::format("matmul f32 {}^3", n), flop / ours * 1e-9, flop / blas * 1e-9, "GFLOP/s", "OpenBLAS sgemm");
-#else
-    fmt::print("{:<26} {:>10.1f} GFLOP/s  (built without OpenBLAS: no anchor)\n", fmt::format("matmul f32 {}^3", n), flop / ours * 1e-9);
+    int ni = static_cast<int>(n);
+    blas = flop / best_seconds(o.repeat, [&] {
+             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, ha.data(), ni, hb.data(), ni, 0.0f, hc.data(), ni);
+           }) * 1e-9;
 #endif
+    row(fmt::format("matmul f32 {}^3", n), flop / ours * 1e-9, "GFLOP/s",
+        {{"OpenBLAS sgemm", blas}, {tname, t("matmul:" + std::to_string(n), flop * 1e-9)}});
   }
+  const int64_t elements = o.megs << 20;
   Tensor x = Tensor::rand({elements}, DType::Float32, device).realize();
-  double ours = best_seconds(repeat, [&] {
-    (x * 2.0 + 1.0).realize();
+  double bytes = 2.0 * static_cast<double>(elements) * sizeof(float);  // read + write
+  double ours = best_seconds(o.repeat, [&] { (x * 2.0 + 1.0).realize(), device->synchronize(); });
+  std::vector<float> src(static_cast<size_t>(elements), 1.0f), dst(src.size());
+  double copy = best_seconds(o.repeat, [&] { std::memcpy(dst.data(), src.data(), src.size() * sizeof(float)); });
+  row(fmt::format("x*2+1 f32 {}M", o.megs), bytes / ours * 1e-9, "GB/s",
+      {{"memcpy", bytes / copy * 1e-9}, {tname, t("elementwise:" + std::to_string(elements), bytes * 1e-9)}});
+
+  Tensor s = Tensor::rand({rows, cols}, DType::Float32, device).realize();
+  double sbytes = 2.0 * rows * cols * sizeof(float);
+  ours = best_seconds(o.repeat, [&] { ops::softmax(s, -1).realize(), device->synchronize(); });
+  row(fmt::format("softmax f32 {}x{}", rows, cols), sbytes / ours * 1e-9, "GB/s", {{tname, t(fmt::format("softmax:{}x{}", rows, cols), sbytes * 1e-9)}});
+
+  // Causal attention: 4*B*H*T*T*D FLOPs forward (two matmuls), counted as if unmasked.
+  Tensor q = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(), k = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(),
+         v = Tensor::rand({B, H, T, D}, DType::Float32, device).realize();
+  double aflop = 4.0 * B * H * T * T * D;
+  ours = best_seconds(o.repeat, [&] { ops::scaled_dot_product_attention(q, k, v, true).realize(), device->synchronize(); });
+  row("attention fwd " + att, aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention:" + att, aflop * 1e-9)}});
+  Tensor qg = q.detach().requires_grad_(), kg = k.detach().requires_grad_(), vg = v.detach().requires_grad_();
+  ours = best_seconds(o.repeat, [&] {
+    ops::scaled_dot_product_attention(qg, kg, vg, true).sum().backward();
     device->synchronize();
   });
-  std::vector<float> src(static_cast<size_t>(elements), 1.0f), dst(static_cast<size_t>(elements));
-  double copy = best_seconds(repeat, [&] { std::memcpy(dst.data(), src.data(), src.size() * sizeof(float)); });
-  double bytes = 2.0 * static_cast<double>(elements) * sizeof(float);  // read + write
-  row(fmt::format("x*2+1 f32 {}M", elements >> 20), bytes / ours * 1e-9, bytes / copy * 1e-9, "GB/s", "memcpy, read+write");
+  row("attention fwd+bwd " + att, 3 * aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention_bwd:" + att, 3 * aflop * 1e-9)}});
+}
+
+// A training step of a mini-MLPerf preset (model, batch and AdamW as the preset has them) on
+// random tokens, in tokens per second; PyTorch's figure from the reference script when given.
+void bench_training(const Options& o, Device* device, const std::string& preset) {
+  bool gpu = preset == "gpu";
+  models::LlamaConfig c;
+  c.vocab_size = 256;
+  c.hidden_size = gpu ? 384 : 128;
+  c.intermediate_size = gpu ? 1024 : 384;
+  c.num_hidden_layers = gpu ? 6 : 4;
+  c.num_attention_heads = c.num_key_value_heads = gpu ? 6 : 4;
+  c.head_dim = c.hidden_size / c.num_attention_heads;
+  c.rope_theta = 10000;
+  c.max_position_embeddings = 1024;
+  const int64_t B = gpu ? 64 : 16, T = gpu ? 256 : 128;
+  models::LlamaModel model(c, device);
+  model.init_random(0);
+  std::vector<Tensor> params;
+  std::vector<bool> decay;
+  for (auto& [name, p] : model.parameters()) params.push_back(p), decay.push_back(p.ndim() >= 2);
+  ops::AdamW opt(params, {1e-3, 0.9, 0.99, 1e-8, 0.1}, decay);
+  Tensor tokens = Tensor::randint(0, 256, {B, T + 1}, DType::Int32, device).realize();
+  Tensor inputs = tokens.slice(1, 0, T).contiguous().realize(), targets = tokens.slice(1, 1, T + 1).contiguous().realize();
+  auto step = [&] {
+    opt.zero_grad();
+    Tensor l = model.loss(inputs, targets);
+    l.backward();
+    ops::clip_grad_norm(params, 1.0).item<float>();
+    opt.step();
+    device->synchronize();
+  };
+  step();  // compiles everything
+  double seconds = best_seconds(o.repeat, step);
+  double ref = 0;
+  if (!o.torch_ref.empty() && !o.torch_ref_data.empty()) {
+    fs::path out = fs::temp_directory_path() / ("lathe-bench-ref-" + std::to_string(getpid()));
+    fs::create_directories(out);
+    run_command("PRESET=" + preset + " REF_OUT='" + out.string() + "' '" + o.python + "' '" + o.torch_ref + "' fp32 60 '" +
+                o.torch_ref_data + "' 0");
+    std::ifstream in(out / "shakespeare_fp32.json");
+    if (in) ref = nlohmann::json::parse(in).value("train_tokens_per_s", 0.0);
+    fs::remove_all(out);
+  }
+  row(fmt::format("train step, {} preset", preset), static_cast<double>(B * T) / seconds, "tokens/s", {{"PyTorch fp32 (reference script)", ref}});
+}
+
+void bench(const Options& o) {
+  Device* device = get_device(o.backend);
+  fmt::print("backend {} ({})\n", device->label(), device->info().name);
+  bench_kernels(o, device);
+  for (auto& p : o.presets) {
+    if (p != "cpu" && p != "gpu") throw Error("lathe bench: unknown preset '" + p + "' (known: cpu, gpu)");
+    bench_training(o, device, p);
+  }
 }
 
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Measure generated kernels against OpenBLAS and memcpy on this machine");
-  static std::string backend = "cpu";
-  static std::vector<int64_t> sizes = {1024, 2048};
-  static int repeat = 5;
-  static int64_t megs = 64;
-  cmd->add_option("--backend", backend, "backend to measure")->capture_default_str();
-  cmd->add_option("--sizes", sizes, "square matmul sizes")->capture_default_str()->delimiter(',');
-  cmd->add_option("--repeat", repeat, "timed runs per benchmark (the best counts)")->capture_default_str();
-  cmd->add_option("--elementwise-mi", megs, "elements of the elementwise benchmark, in units of 2^20")->capture_default_str();
-  cmd->callback([] { bench(backend, sizes, repeat, megs << 20); });
+  auto* cmd = app.add_subcommand("bench", "Measure kernels and training steps beside OpenBLAS, memcpy and PyTorch on this machine");
+  static Options o;
+  cmd->add_option("--backend", o.backend, "backend to measure")->capture_default_str();
+  cmd->add_option("--sizes", o.sizes, "square matmul sizes")->capture_default_str()->delimiter(',');
+  cmd->add_option("--repeat", o.repeat, "timed runs per benchmark (the best counts)")->capture_default_str();
+  cmd->add_option("--elementwise-mi", o.megs, "elements of the elementwise benchmark, in units of 2^20")->capture_default_str();
+  cmd->add_option("--presets", o.presets, "training steps to time: cpu, gpu (none: empty)")->capture_default_str()->delimiter(',');
+  cmd->add_option("--python", o.python, "Python with torch for the PyTorch anchors")->capture_default_str();
+  cmd->add_option("--torch-device", o.torch_device, "where PyTorch runs: cpu or cuda")->capture_default_str();
+  cmd->add_option("--torch-ref", o.torch_ref, "the mini-MLPerf PyTorch reference script (ref_shakespeare.py) for training-step anchors");
+  cmd->add_option("--torch-ref-data", o.torch_ref_data, "tinyshakespeare.txt for the reference script");
+  cmd->callback([] { bench(o); });
 }
 
 }  // namespace lathe::app
