@@ -39,6 +39,21 @@ static inline uint16_t lt_f2bf(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
   return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
+/* 2^x without a library call, so loops over it vectorize: 2^round(x) built from exponent bits
+   (in two halves, to reach the subnormal range), times a degree-6 polynomial for 2^f on
+   [-0.5, 0.5] (Cephes' exp2f coefficients, relative error below 2e-7). */
+static inline float lt_exp2(float x) {
+  float c = x > 128.0f ? 128.0f : (x < -151.0f ? -151.0f : x);
+  float n = floorf(c + 0.5f), f = c - n;
+  float p = ((((((1.535336188319500e-4f * f + 1.339887440266574e-3f) * f + 9.618437357674640e-3f) * f +
+                5.550332471162809e-2f) * f + 2.402264791363012e-1f) * f + 6.931472028550421e-1f) * f) + 1.0f;
+  int32_t i = (int32_t)n, h = i >> 1;
+  uint32_t a = (uint32_t)(h + 127) << 23, b = (uint32_t)(i - h + 127) << 23;
+  float fa, fb;
+  memcpy(&fa, &a, 4); memcpy(&fb, &b, 4);
+  float r = p * fa * fb;
+  return x != x ? x : r;
+}
 static inline float lt_rh(float f) { return lt_h2f(lt_f2h(f)); }
 static inline float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
 )";
@@ -90,7 +105,7 @@ std::string CDialect::store(DType d, const std::string& pi, const std::string& v
 
 std::string CDialect::math(Op op, DType, const std::string& x) const {
   switch (op) {
-    case Op::Exp2: return "exp2f(" + x + ")";
+    case Op::Exp2: return "lt_exp2(" + x + ")";
     case Op::Log2: return "log2f(" + x + ")";
     case Op::Sin: return "sinf(" + x + ")";
     case Op::Sqrt: return "sqrtf(" + x + ")";

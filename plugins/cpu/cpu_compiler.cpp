@@ -79,7 +79,7 @@ CCompiler::CCompiler() {
                 " on PATH); install gcc or clang, or set LATHE_CC");
   // -fno-math-errno lets sqrtf and friends inline; no flag here changes IEEE results except
   // contraction of a*b+c into FMA, which only makes them more accurate.
-  flags_ = "-O3 -march=native -fPIC -shared -std=gnu11 -fno-math-errno -fno-plt";
+  flags_ = "-O3 -march=native -fPIC -shared -std=gnu11 -fno-math-errno -fno-trapping-math -fno-plt";
   if (const char* extra = std::getenv("LATHE_CFLAGS")) flags_ += std::string(" ") + extra;
   identity_ = run_capture("'" + cc_ + "' --version 2>/dev/null | head -n 1") + flags_ + cpu_model();
   cache_dir_ = (fs::path(default_cache_dir()) / "cpu").string();
