@@ -2,7 +2,9 @@
 # Runs on the device machine (NVIDIA H100, Ubuntu 24.04, no network), with .device/ carried:
 #   scripts/device_opencl.sh build        unpack the carried packages, build into build-device/
 #   scripts/device_opencl.sh conformance  every conformance suite on NVIDIA's OpenCL platform
-#   scripts/device_opencl.sh bench        matmul 4096^3 and a 1 GiB elementwise op, beside PyTorch
+#   scripts/device_opencl.sh bench        kernels (matmul, elementwise, softmax, attention) and a gpu-preset
+#                                         training step, beside PyTorch in the same run
+#   scripts/device_opencl.sh search       the matmul benchmark with LATHE_SEARCH=2
 #   scripts/device_opencl.sh mlperf SECS [cold|warm] [notorch]
 #                                         the `gpu` mini-MLPerf preset on opencl (cold: empty kernel
 #                                         cache first), then PyTorch's reference
@@ -37,21 +39,15 @@ case "${1:-}" in
     grep -E "^\[  (PASSED|FAILED) |tests ran|FAILED  \]" "$out/conformance.txt" | tee "$out/conformance_summary.txt"
     ;;
   bench)
-    "$lathe" bench --backend opencl --sizes 1024,4096 --repeat 5 --elementwise-mi 256 | tee "$out/bench_lathe.txt"
-    python3 - <<'PY' | tee "$out/bench_torch.txt"
-import time, torch
-torch.backends.cuda.matmul.allow_tf32 = False
-def best(f, n=5):
-    f(); torch.cuda.synchronize(); t = 1e9
-    for _ in range(n):
-        s = time.time(); f(); torch.cuda.synchronize(); t = min(t, time.time() - s)
-    return t
-for n in (1024, 4096):
-    a, b = torch.rand(n, n, device="cuda"), torch.rand(n, n, device="cuda")
-    print("torch %s matmul f32 (TF32 off) %d^3: %.1f GFLOP/s" % (torch.__version__, n, 2 * n**3 / best(lambda: a @ b) * 1e-9))
-x = torch.rand(256 << 20, device="cuda")
-print("torch x*2+1 f32 256M: %.1f GB/s" % (2 * x.numel() * 4 / best(lambda: x * 2 + 1) * 1e-9))
-PY
+    # Kernels and the gpu preset's training step, PyTorch (CUDA) measured in the same run.
+    "$lathe" bench --backend opencl --sizes 1024,4096 --repeat 5 --elementwise-mi 256 --presets gpu --python python3 \
+      --torch-device cuda --torch-ref "$root/.device/ref_shakespeare.py" --torch-ref-data "$root/.device/tinyshakespeare.txt" \
+      2>&1 | grep -v Warning | tee "$out/bench_lathe.txt"
+    ;;
+  search)
+    # LATHE_SEARCH=2 on the matmul benchmark: the search's time and what it found.
+    LATHE_SEARCH=2 "$lathe" bench --backend opencl --sizes 1024,4096 --repeat 5 --elementwise-mi 64 --presets "" --python none \
+      2>&1 | grep -E "search:|matmul" | tee "$out/search.txt"
     ;;
   mlperf)
     secs="${2:-240}"
@@ -95,12 +91,11 @@ rows = []
 m = re.search(r"PASSED  \] (\d+) tests", read("conformance_summary.txt"))
 f = re.search(r"FAILED  \] (\d+) tests", read("conformance_summary.txt"))
 if m or f: rows.append(("conformance (opencl)", "%s passed, %s failed" % (m.group(1) if m else 0, f.group(1) if f else 0), "", ""))
-torch = read("bench_torch.txt")
 for l in read("bench_lathe.txt").splitlines():
-    b = re.match(r"(matmul f32 (\d+)\^3|x\*2\+1 f32 \S+)\s+([\d.]+) (\S+)", l)
-    if not b: continue
-    t = re.search(r"matmul f32 \(TF32 off\) %s\^3: ([\d.]+)" % b.group(2), torch) if b.group(2) else re.search(r"x\*2\+1 f32 \S+: ([\d.]+)", torch)
-    rows.append((b.group(1), b.group(3) + " " + b.group(4), t.group(1) if t else "", "%.2fx" % (float(b.group(3)) / float(t.group(1))) if t else ""))
+    b = re.match(r"(\S.*?\S)\s{2,}([\d.]+) (\S+)\s+(.*)$", l)
+    if not b or b.group(1).startswith("benchmark"): continue
+    t = re.search(r"PyTorch[^(]*?([\d.]+) \(([\d.]+)x\)", b.group(4))
+    rows.append((b.group(1), b.group(2) + " " + b.group(3), t.group(1) if t else "", t.group(2) + "x" if t else ""))
 ref = json.loads(read("shakespeare_fp32.json") or "{}")
 for label, name in (("cold", "cold/mlperf_lathe.txt"), ("warm", "mlperf_lathe.txt")):
     text = read(name)

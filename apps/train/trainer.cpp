@@ -112,6 +112,7 @@ TrainResult train(const TrainConfig& c) {
 
   TrainResult result;
   int64_t peak_step_bytes = 0;
+  const int64_t first_step = state.step;
   auto start = Clock::now();
   int64_t tokens_per_step = static_cast<int64_t>(c.batch_size) * c.seq_len * c.grad_accum;
   auto window_start = Clock::now();
@@ -144,7 +145,7 @@ TrainResult train(const TrainConfig& c) {
     else sgd->step();
     ++window_steps;
     peak_step_bytes = std::max<int64_t>(peak_step_bytes, runtime_stats().bytes_peak);
-    if (step == state.step)
+    if (step == first_step)
       log.info("device memory: {:.1f} MiB at the peak of the first step", static_cast<double>(runtime_stats().bytes_peak) / (1 << 20));
     if (debug_level() >= 1) {
       // Kernels are timed one by one at this level, so wall time = host time + device time.

@@ -17,6 +17,7 @@
 #include "lathe/render.h"
 #include "lathe/runtime.h"
 #include "memory_plan.h"
+#include "search.h"
 
 namespace lathe {
 
@@ -191,7 +192,8 @@ struct Lowered {
 };
 
 // Lowers through a cache keyed by the fragment's structure.
-Lowered lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
+Lowered lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, Device* dev) {
+  const DeviceInfo& device = dev->info();
   static std::unordered_map<std::string, CachedLowering> cache;
   Fragment f = fragment_of(value, output, input_of);
   // The options depend on what the device offers, not on which device it is.
@@ -204,7 +206,9 @@ Lowered lower_cached(Node* value, Buffer* output, const std::function<Buffer*(No
     if (it != cache.end()) out.entry = &it->second;
   }
   if (!out.entry) {
-    LoweredKernel lk = lower_kernel(value, output, input_of, default_options(value, input_of, device));
+    LoweringOptions options = default_options(value, input_of, device);
+    if (search_width() > 0) options = search_options(value, output, input_of, dev, f.signature, options);
+    LoweredKernel lk = lower_kernel(value, output, input_of, options);
     CachedLowering c{std::move(lk.kernel), {}, {}, {}};
     for (size_t p = 1; p < lk.params.size(); ++p)
       c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
@@ -260,7 +264,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
     };
     check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
     Device* device = item.node->device;
-    lowered[i] = lower_cached(item.value, item.output.get(), input_of, device->info());
+    lowered[i] = lower_cached(item.value, item.output.get(), input_of, device);
     CachedLowering& entry = *lowered[i].entry;
     if (debug_level() >= 4) debug_log().info("IR:\n{}", entry.key);
     {
