@@ -139,7 +139,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     }
     in_top_reduce_ = true;
     if (opt.group_reduce > 1) reduce_grouped(r, accs, opt.group_reduce);
-    else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) reduce_in_loops(r, accs);
+    else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) reduce_in_loops(r, accs, opt.reduce_split);
     in_top_reduce_ = false;
     for (auto& [acc, ctx] : accs) top_acc_[{r, ctx.key()}] = acc;
     for (int64_t a : r->arg) name += "_" + std::to_string(r->src[0]->shape[a]);
@@ -205,13 +205,55 @@ void Lowerer::open_output_loops(const LoweringOptions& opt, const std::vector<in
   }
 }
 
-void Lowerer::reduce_in_loops(Node* r, Accs& accs) {
-  std::vector<Expr> rvars = open_reduce_loops(r);
-  for (auto& [acc, ctx] : accs) {
-    int v = lower(r->src[0].get(), reduce_src_ctx(r, ctx, rvars));
-    emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {acc, v}}, false);
+void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
+  const int64_t last = r->arg.empty() ? 1 : r->src[0]->shape[r->arg.back()];
+  if (split <= 1 || last % split != 0) {
+    std::vector<Expr> rvars = open_reduce_loops(r);
+    top_reduce_vars_.push_back(rvars.empty() ? -1 : static_cast<int>(rvars.back()->value));
+    for (auto& [acc, ctx] : accs) {
+      int v = lower(r->src[0].get(), reduce_src_ctx(r, ctx, rvars));
+      emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {acc, v}}, false);
+    }
+    for (size_t i = 0; i < rvars.size(); ++i) close_range();
+    return;
   }
-  for (size_t i = 0; i < rvars.size(); ++i) close_range();
+  // `split` partial accumulators along the innermost reduced axis: independent chains the C
+  // compiler turns into one vector accumulator, combined after the loop.
+  std::vector<std::vector<int>> partial(accs.size());
+  for (size_t a = 0; a < accs.size(); ++a) {
+    partial[a].push_back(accs[a].first);
+    const Inst init = k_.insts[accs[a].first];  // a copy: emit() may move the instructions
+    for (int64_t l = 1; l < split; ++l) partial[a].push_back(emit(init, false));
+  }
+  std::vector<Expr> rvars;
+  for (size_t i = 0; i + 1 < r->arg.size(); ++i) {
+    int64_t extent = r->src[0]->shape[r->arg[i]];
+    int v = new_var("r");
+    rvars.push_back(expr_var(v, 0, extent - 1));
+    open_range(v, extent, false);
+  }
+  int v = new_var("r");
+  open_range(v, last / split, false);
+  Expr outer = expr_mul(expr_var(v, 0, last / split - 1), split);
+  rvars.push_back(nullptr);
+  for (size_t a = 0; a < accs.size(); ++a)
+    for (int64_t l = 0; l < split; ++l) {
+      rvars.back() = expr_add(outer, l);
+      int value = lower(r->src[0].get(), reduce_src_ctx(r, accs[a].second, rvars));
+      emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {partial[a][l], value}}, false);
+    }
+  for (size_t i = 0; i < r->arg.size(); ++i) close_range();
+  const Op combine = r->reduce_op == Op::Add ? Op::Add : Op::Max;
+  for (size_t a = 0; a < accs.size(); ++a) {
+    std::vector<int> level = partial[a];
+    while (level.size() > 1) {  // a tree: the same association for every output
+      std::vector<int> next;
+      for (size_t i = 0; i + 1 < level.size(); i += 2) next.push_back(emit(Inst{IOp::Alu, r->dtype, combine, {level[i], level[i + 1]}}, false));
+      if (level.size() % 2) next.push_back(level.back());
+      level = next;
+    }
+    accs[a].first = level[0];
+  }
 }
 
 int Lowerer::new_var(const std::string& prefix) {

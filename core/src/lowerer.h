@@ -37,6 +37,7 @@ class Lowerer {
   std::vector<Expr> reduce_loads_;
   std::vector<int> outer_var_;
   std::vector<Node*> top_reduces_;
+  std::vector<int> top_reduce_vars_;  // the innermost reduce loop variable of each, when lowered in loops
 
  private:
   using Accs = std::vector<std::pair<int, Ctx>>;  // accumulator register and its tile context
@@ -62,7 +63,7 @@ class Lowerer {
   // lower.cpp: loops over the output (one parallel), then each reduction in its own loop nest.
   void open_output_loops(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
                          std::string& name);
-  void reduce_in_loops(Node* r, Accs& accs);
+  void reduce_in_loops(Node* r, Accs& accs, int64_t split);
 
   // lower_groups.cpp: work-groups instead of loops.
   void open_groups(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,

@@ -64,13 +64,15 @@ std::string CDialect::signature(const Kernel& k) const {
   // vectorization; vectorizing its reduction loop as well keeps each accumulator's lanes in
   // order (slow fold-left adds) and spills: measured 30x slower on a 2048x384x128 matmul.
   // Bodies with transcendentals (softmax sums) still gain from it: exp dominates the adds.
-  int accumulators = 0;
+  // (Partial accumulators of one output, LoweringOptions::reduce_split, are the opposite case:
+  // independent chains that loop vectorization turns into one vector register.)
+  int tile_stores = 0;
   bool transcendental = false;
   for (auto& in : k.insts) {
-    accumulators += in.op == IOp::DefineAcc;
+    tile_stores += in.op == IOp::Store && !in.local;
     transcendental |= in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
   }
-  std::string attr = accumulators > 4 && !transcendental ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) " : "";
+  std::string attr = tile_stores > 4 && !transcendental ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) " : "";
   std::string s = attr + "void " + k.name + "(void** restrict bufs, long gstart, long gend) {\n";
   for (size_t i = 0; i < k.params.size(); ++i) {
     std::string t = storage_type(k.params[i].dtype);
@@ -188,7 +190,7 @@ std::string render_alu(const CDialect& d, const Inst& in, const std::vector<std:
     case Op::Bitcast: return d.bitcast(insts[in.src[0]].dtype, t, a[0]);
     case Op::Add: return t == DType::Bool ? "(" + a[0] + "|" + a[1] + ")" : round_to(t, bin("+"));
     case Op::Mul: return t == DType::Bool ? "(" + a[0] + "&" + a[1] + ")" : round_to(t, bin("*"));
-    case Op::Max: return "((" + a[0] + ">" + a[1] + "||" + a[0] + "!=" + a[0] + ")?" + a[0] + ":" + a[1] + ")";
+    case Op::Max: return "(((" + a[0] + ">" + a[1] + ")|(" + a[0] + "!=" + a[0] + "))?" + a[0] + ":" + a[1] + ")";
     case Op::IDiv: return bin("/");
     case Op::Mod: return bin("%");
     case Op::CmpLt: return bin("<");
@@ -296,7 +298,7 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
         const std::string& acc = a[0];
         const std::string& v = a[1];
         if (in.alu == Op::Add) out << indent() << acc << " += " << v << ";\n";
-        else out << indent() << acc << " = (" << v << ">" << acc << "||" << v << "!=" << v << ")?" << v << ":" << acc << ";\n";
+        else out << indent() << acc << " = ((" << v << ">" << acc << ")|(" << v << "!=" << v << "))?" << v << ":" << acc << ";\n";
         break;
       }
       case IOp::Store: {

@@ -70,6 +70,13 @@ std::vector<LoweringOptions> neighbours(const LoweringOptions& o, size_t axes) {
       n.stage_chunk = chunk;
       out.push_back(n);
     }
+  if (o.local.empty() && o.group_reduce == 1)
+    for (int64_t split : {o.reduce_split * 2, o.reduce_split / 2})
+      if (split >= 1 && split <= 32 && split != o.reduce_split) {
+        LoweringOptions n = o;
+        n.reduce_split = split;
+        out.push_back(n);
+      }
   for (int64_t lanes : {o.group_reduce * 2, o.group_reduce / 2})
     if (o.group_reduce > 1 && lanes >= 1 && lanes <= 256) {
       LoweringOptions n = o;
@@ -120,7 +127,7 @@ int search_width() {
 std::string options_text(const LoweringOptions& o) {
   return "upcast=" + join(o.upcast) + ";order=" + join(std::vector<int64_t>(o.loop_order.begin(), o.loop_order.end())) +
          ";flatten=" + std::to_string(o.flatten_outer) + ";local=" + join(o.local) + ";lanes=" + std::to_string(o.group_reduce) +
-         ";chunk=" + std::to_string(o.stage_chunk);
+         ";chunk=" + std::to_string(o.stage_chunk) + ";split=" + std::to_string(o.reduce_split);
 }
 
 bool parse_options(const std::string& text, LoweringOptions& o) {
@@ -138,6 +145,7 @@ bool parse_options(const std::string& text, LoweringOptions& o) {
       else if (k == "local") o.local = split(v);
       else if (k == "lanes") o.group_reduce = std::stoll(v);
       else if (k == "chunk") o.stage_chunk = std::stoll(v);
+      else if (k == "split") o.reduce_split = std::stoll(v);
       else return false;
     }
     return true;

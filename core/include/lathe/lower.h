@@ -25,6 +25,9 @@ struct LoweringOptions {
   // Reductions of a product run in chunks of this many iterations, both factors first copied
   // into local memory by the whole group (a tiled matmul); 0: factors are read from memory.
   int64_t stage_chunk = 0;
+  // Partial accumulators along the innermost reduced axis (loops form): independent chains a
+  // C compiler vectorizes, combined by a tree after the loop; 1: one chain.
+  int64_t reduce_split = 1;
 };
 
 struct LoweredKernel {
