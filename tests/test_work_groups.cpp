@@ -162,6 +162,24 @@ TEST_P(WorkGroups, ExplicitReductionLanes) {
   }
 }
 
+TEST_P(WorkGroups, PartialAccumulatorsAgree) {
+  // Row sums and sums over two axes with 2..16 partial accumulators on the innermost axis.
+  ref::Array xa = ref::random({12, 8, 64}, rng);
+  Tensor x = input(xa);
+  for (auto [axes, shape] : std::vector<std::pair<std::vector<int>, Shape>>{{{2}, {12, 8}}, {{1, 2}, {12}}}) {
+    Tensor s = x.sum(axes);
+    ref::Array want = ref::reduce(xa, axes, false, 0, [](double a, double b) { return a + b; });
+    for (int64_t split : {2, 4, 16}) {
+      LoweringOptions opt;
+      opt.flatten_outer = default_device()->info().parallel_all_outer_loops;
+      opt.reduce_split = split;
+      Lowered l = lowered(s, &opt);
+      EXPECT_EQ(count(l.lk.kernel, IOp::DefineAcc), split) << kernel_ir_text(l.lk.kernel);
+      EXPECT_TRUE(near(l.run(), want, {1e-5, 1e-5})) << split << " partial accumulators";
+    }
+  }
+}
+
 TEST_P(WorkGroups, LargeElementwiseOpsUseVectorAccess) {
   ref::Array xa = ref::random({256, 1024}, rng);
   Tensor y = input(xa) * 2 + 1;
