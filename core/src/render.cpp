@@ -66,11 +66,19 @@ std::string CDialect::signature(const Kernel& k) const {
   // Bodies with transcendentals (softmax sums) still gain from it: exp dominates the adds.
   // (Partial accumulators of one output, LoweringOptions::reduce_split, are the opposite case:
   // independent chains that loop vectorization turns into one vector register.)
-  int tile_stores = 0;
-  bool transcendental = false;
+  int tile_stores = 0, open_reductions = 0;
+  bool transcendental = false;  // inside a reduction loop (an epilogue's exp does not count)
+  std::vector<bool> reducing;
   for (auto& in : k.insts) {
+    if (in.op == IOp::Range) {
+      reducing.push_back(k.var_names[in.var][0] == 'r');
+      open_reductions += reducing.back();
+    } else if (in.op == IOp::EndRange && !reducing.empty()) {
+      open_reductions -= reducing.back();
+      reducing.pop_back();
+    }
     tile_stores += in.op == IOp::Store && !in.local;
-    transcendental |= in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
+    transcendental |= open_reductions > 0 && in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
   }
   std::string attr = tile_stores > 4 && !transcendental ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) " : "";
   std::string s = attr + "void " + k.name + "(void** restrict bufs, long gstart, long gend) {\n";
