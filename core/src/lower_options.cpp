@@ -80,7 +80,11 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   // sum) still gains from computing 16 neighbouring outputs at once: vector loads.
   if (wide < 0 && narrow < 0) wide = reuse.vector_axis;
   pick(wide, {32, 16, 8, 4}, 1);
-  pick(narrow, {8, 4, 2}, wide < 0 ? 1 : opt.upcast[wide]);
+  // No operand contiguous along an output axis (x @ W^T with W stored [out, in]: both run along
+  // the reduction): four dot products at a time, vectorized along the reduction itself.
+  const bool dot_products = wide < 0;
+  pick(narrow, dot_products ? std::initializer_list<int64_t>{4, 2} : std::initializer_list<int64_t>{8, 4, 2},
+       wide < 0 ? 1 : opt.upcast[wide]);
   if (wide >= 0 && opt.upcast[wide] > 1) {
     opt.loop_order.push_back(wide);
     for (int d = 0; d < static_cast<int>(S.size()); ++d)
@@ -99,7 +103,7 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
     for (auto& e : trial.reduce_loads_) any |= v >= 0 && expr_coefficient(e, v) == 1;
     contiguous_run &= any;
   }
-  if (contiguous_run && tile <= 8) {
+  if (contiguous_run && tile <= 8 && !dot_products) {
     int64_t last = 0;
     for (Node* r : trial.top_reduces_) last = std::gcd(last, r->src[0]->shape[r->arg.back()]);
     for (int64_t split : {16, 8, 4})

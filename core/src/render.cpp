@@ -59,6 +59,14 @@ static inline float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
 )";
 }
 
+namespace {
+bool has_reduction_loop(const Kernel& k) {
+  for (auto& in : k.insts)
+    if (in.op == IOp::Range && k.var_names[in.var][0] == 'r') return true;
+  return false;
+}
+}  // namespace
+
 std::string CDialect::signature(const Kernel& k) const {
   // A register tile of multiply-adds is already unrolled for straight-line (SLP)
   // vectorization; vectorizing its reduction loop as well keeps each accumulator's lanes in
@@ -80,7 +88,12 @@ std::string CDialect::signature(const Kernel& k) const {
     tile_stores += in.op == IOp::Store && !in.local;
     transcendental |= open_reductions > 0 && in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
   }
-  std::string attr = tile_stores > 4 && !transcendental ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) " : "";
+  // A reduction with at most four outputs per iteration (dot products along a contiguous
+  // run) vectorizes along the reduction only if the adds may be reassociated: partial sums
+  // per vector lane, combined at the end (a fixed order, so results are reproducible).
+  std::string attr = tile_stores > 4 && !transcendental ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) "
+                     : tile_stores <= 4 && has_reduction_loop(k) ? "__attribute__((optimize(\"associative-math,no-signed-zeros\"))) "
+                                                                 : "";
   std::string s = attr + "void " + k.name + "(void** restrict bufs, long gstart, long gend) {\n";
   for (size_t i = 0; i < k.params.size(); ++i) {
     std::string t = storage_type(k.params[i].dtype);
