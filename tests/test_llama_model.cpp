@@ -55,6 +55,32 @@ TEST(LlamaModel, InitializationFollowsTheConfig) {
   EXPECT_EQ(m.parameter("model.norm.weight").to_vector<float>(), std::vector<float>(128, 1.0f));
 }
 
+TEST(LlamaModel, TorchDefaultInitialization) {
+  models::LlamaConfig c = models::llama_preset("small");
+  LlamaModel m(c);
+  m.init_random(3, true);
+  auto stats = [&](const std::string& name) {
+    std::vector<float> w = m.parameter(name).to_vector<float>();
+    double mean = 0, var = 0, peak = 0;
+    for (float x : w) mean += x, peak = std::max(peak, std::abs(static_cast<double>(x)));
+    mean /= static_cast<double>(w.size());
+    for (float x : w) var += (x - mean) * (x - mean);
+    return std::tuple{mean, std::sqrt(var / static_cast<double>(w.size())), peak};
+  };
+  // Linear: uniform in +-1/sqrt(fan_in), standard deviation 1/sqrt(3 fan_in).
+  auto [mean, sd, peak] = stats("model.layers.0.mlp.down_proj.weight");  // [hidden, intermediate]
+  double bound = 1.0 / std::sqrt(static_cast<double>(c.intermediate_size));
+  EXPECT_NEAR(mean, 0, 0.002);
+  EXPECT_LE(peak, bound);
+  EXPECT_GT(peak, 0.99 * bound);
+  EXPECT_NEAR(sd, bound / std::sqrt(3.0), 0.02 * bound);
+  // Embedding: N(0, 1).
+  auto [emean, esd, epeak] = stats("model.embed_tokens.weight");
+  EXPECT_NEAR(emean, 0, 0.02);
+  EXPECT_NEAR(esd, 1.0, 0.02);
+  EXPECT_GT(epeak, 3.0);
+}
+
 TEST(LlamaModel, BadCheckpointsNameTheProblem) {
   LlamaModel a(models::llama_preset("tiny"));
   a.init_random(1);

@@ -90,6 +90,8 @@ const std::vector<Key>& schema() {
       key("model.rope_theta", &C::rope_theta, "rotary embedding base", 1, 1e9),
       key("model.rms_norm_eps", &C::rms_norm_eps, "RMSNorm epsilon", 0, 1),
       key("model.init_std", &C::init_std, "standard deviation of the initial weights", 0, 10),
+      key("model.init", &C::init, "normal: N(0, init_std) for every matrix; pytorch: torch.nn defaults (Linear U(+-1/sqrt(in)), Embedding N(0, 1))", 0, 0,
+          {"normal", "pytorch"}),
       key("model.tie_embeddings", &C::tie_embeddings, "share the embedding with the output projection"),
       key("data.source", &C::data_source, "synthetic (built in, needs no files) or file", 0, 0, {"synthetic", "file"}),
       key("data.path", &C::data_path, "token file: .bin (llm.c/nanoGPT uint16/uint32), .npy, or text read as bytes"),

@@ -19,6 +19,7 @@ struct TrainConfig {
   int vocab_size = 0;         // 0: the data's vocabulary
   int hidden_size = 64, intermediate_size = 192, num_layers = 2, num_heads = 4, num_kv_heads = 2;
   double rope_theta = 10000, rms_norm_eps = 1e-5, init_std = 0.02;
+  std::string init = "normal";  // normal (N(0, init_std)) or pytorch (torch.nn module defaults)
   bool tie_embeddings = false;
   // [data]
   std::string data_source = "synthetic", data_path;

@@ -48,7 +48,7 @@ models::LlamaModel make_model(const TrainConfig& c, int64_t data_vocab, Device* 
   else if (c.preset.empty()) mc.vocab_size = data_vocab;
   mc.initializer_range = c.init_std;
   models::LlamaModel model(mc, device);
-  model.init_random(static_cast<uint64_t>(c.seed));
+  model.init_random(static_cast<uint64_t>(c.seed), c.init == "pytorch");
   return model;
 }
 

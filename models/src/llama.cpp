@@ -1,5 +1,6 @@
 #include "lathe/models/llama.h"
 
+#include <cmath>
 #include "lathe/backends.h"
 #include "lathe/ops/attention.h"
 #include "lathe/ops/nn.h"
@@ -10,12 +11,15 @@ LlamaModel::LlamaModel(LlamaConfig config, Device* device) : config_(std::move(c
   config_.validate("model config");
 }
 
-void LlamaModel::init_random(uint64_t seed) {
+void LlamaModel::init_random(uint64_t seed, bool torch_defaults) {
   Tensor::manual_seed(seed);
   for (auto& [name, shape] : config_.parameter_shapes()) {
     bool norm = shape.size() == 1;
+    bool embedding = name.find("embed_tokens") != std::string::npos;
     Tensor t = norm ? Tensor::ones(shape, DType::Float32, device_)
-                    : Tensor::randn(shape, DType::Float32, device_) * config_.initializer_range;
+               : !torch_defaults ? Tensor::randn(shape, DType::Float32, device_) * config_.initializer_range
+               : embedding ? Tensor::randn(shape, DType::Float32, device_)
+                           : (Tensor::rand(shape, DType::Float32, device_) * 2.0 - 1.0) * (1.0 / std::sqrt(static_cast<double>(shape[1])));
     set_parameter(name, t.contiguous().realize());
   }
 }

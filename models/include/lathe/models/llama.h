@@ -19,8 +19,10 @@ class LlamaModel {
   const LlamaConfig& config() const { return config_; }
   Device* device() const { return device_; }
 
-  // Normal(0, initializer_range) for every projection and the embedding, ones for the norms.
-  void init_random(uint64_t seed);
+  // Normal(0, initializer_range) for every projection and the embedding, ones for the norms;
+  // or, with torch_defaults, what torch.nn modules start from: Linear weights uniform in
+  // +-1/sqrt(fan_in), Embedding N(0, 1), norms ones.
+  void init_random(uint64_t seed, bool torch_defaults = false);
   // Sets one parameter (shape and name checked against the config); marks it requires_grad.
   void set_parameter(const std::string& name, Tensor value);
   bool complete() const;  // every parameter of the config is present
