@@ -82,9 +82,15 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   pick(wide, {32, 16, 8, 4}, 1);
   // No operand contiguous along an output axis (x @ W^T with W stored [out, in]: both run along
   // the reduction): four dot products at a time, vectorized along the reduction itself.
-  const bool dot_products = wide < 0;
+  const bool dot_products = wide < 0 && narrow >= 0;
   pick(narrow, dot_products ? std::initializer_list<int64_t>{4, 2} : std::initializer_list<int64_t>{8, 4, 2},
        wide < 0 ? 1 : opt.upcast[wide]);
+  if (dot_products && narrow >= 0)  // and four along the other reused axis: a 4x4 block of dot products
+    for (int d : reuse.tile_axes)
+      if (d != narrow) {
+        pick(d, {4, 2}, opt.upcast[narrow]);
+        break;
+      }
   if (wide >= 0 && opt.upcast[wide] > 1) {
     opt.loop_order.push_back(wide);
     for (int d = 0; d < static_cast<int>(S.size()); ++d)

@@ -60,6 +60,21 @@ static inline float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
 }
 
 namespace {
+// Every load inside the innermost reduction runs along it (x @ W^T with W stored [out, in]).
+bool dot_product_tile(const Kernel& k) {
+  std::vector<int> open;
+  bool any = false;
+  for (auto& in : k.insts) {
+    if (in.op == IOp::Range) open.push_back(k.var_names[in.var][0] == 'r' ? in.var : -1);
+    else if (in.op == IOp::EndRange && !open.empty()) open.pop_back();
+    else if (in.op == IOp::Load && !in.local && !open.empty() && open.back() >= 0) {
+      if (expr_coefficient(in.index, open.back()) != 1) return false;
+      any = true;
+    }
+  }
+  return any;
+}
+
 bool has_reduction_loop(const Kernel& k) {
   for (auto& in : k.insts)
     if (in.op == IOp::Range && k.var_names[in.var][0] == 'r') return true;
@@ -91,9 +106,10 @@ std::string CDialect::signature(const Kernel& k) const {
   // A reduction with at most four outputs per iteration (dot products along a contiguous
   // run) vectorizes along the reduction only if the adds may be reassociated: partial sums
   // per vector lane, combined at the end (a fixed order, so results are reproducible).
-  std::string attr = tile_stores > 4 && !transcendental ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) "
-                     : tile_stores <= 4 && has_reduction_loop(k) ? "__attribute__((optimize(\"associative-math,no-signed-zeros\"))) "
-                                                                 : "";
+  const bool dots = dot_product_tile(k) && !transcendental;
+  std::string attr = tile_stores > 4 && !transcendental && !dots ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) "
+                     : (tile_stores <= 4 || dots) && has_reduction_loop(k) ? "__attribute__((optimize(\"associative-math,no-signed-zeros\"))) "
+                                                                         : "";
   std::string s = attr + "void " + k.name + "(void** restrict bufs, long gstart, long gend) {\n";
   for (size_t i = 0; i < k.params.size(); ++i) {
     std::string t = storage_type(k.params[i].dtype);
