@@ -65,6 +65,12 @@ Inst make_const(DType dtype, double value) {
   return in;
 }
 
+int64_t reduce_length(const Node* r) {
+  int64_t n = 1;
+  for (int64_t a : r->arg) n *= r->src[0]->shape[a];
+  return n;
+}
+
 double reduce_identity(Op reduce_op, DType dtype) {
   if (reduce_op == Op::Add) return 0;
   if (is_float(dtype)) return -std::numeric_limits<double>::infinity();
@@ -230,10 +236,10 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
     int64_t extent = r->src[0]->shape[r->arg[i]];
     int v = new_var("r");
     rvars.push_back(expr_var(v, 0, extent - 1));
-    open_range(v, extent, false);
+    open_range(v, extent, false, true);
   }
   int v = new_var("r");
-  open_range(v, last / split, false);
+  open_range(v, last / split, false, true);
   Expr outer = expr_mul(expr_var(v, 0, last / split - 1), split);
   rvars.push_back(nullptr);
   for (size_t a = 0; a < accs.size(); ++a)
@@ -262,11 +268,12 @@ int Lowerer::new_var(const std::string& prefix) {
   return id;
 }
 
-void Lowerer::open_range(int var, int64_t extent, bool global) {
+void Lowerer::open_range(int var, int64_t extent, bool global, bool reduction) {
   Inst r{IOp::Range};
   r.var = var;
   r.extent = extent;
   r.global = global;
+  r.reduction = reduction;
   if (global) k_.global_size = extent;
   k_.insts.push_back(r);
   cse_.emplace_back();
@@ -283,7 +290,7 @@ std::vector<Expr> Lowerer::open_reduce_loops(Node* r) {
     int64_t extent = r->src[0]->shape[a];
     int v = new_var("r");
     vars.push_back(expr_var(v, 0, extent - 1));
-    open_range(v, extent, false);
+    open_range(v, extent, false, true);
   }
   return vars;
 }

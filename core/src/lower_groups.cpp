@@ -10,12 +10,6 @@
 namespace lathe {
 namespace {
 
-int64_t reduce_length(Node* r) {
-  int64_t n = 1;
-  for (int64_t a : r->arg) n *= r->src[0]->shape[a];
-  return n;
-}
-
 Expr minus(const Expr& a, const Expr& b) { return expr_add(a, expr_mul(b, -1)); }
 
 }  // namespace
@@ -109,7 +103,7 @@ void Lowerer::reduce_grouped(Node* r, Accs& accs, int64_t lanes) {
   // Lane l takes iterations l, l + lanes, l + 2*lanes, ...: neighbouring lanes read
   // neighbouring elements when the reduced axis is contiguous.
   int jv = new_var("r");
-  open_range(jv, n / lanes, false);
+  open_range(jv, n / lanes, false, true);
   Expr k = expr_add(expr_mul(expr_var(jv, 0, n / lanes - 1), lanes), reduce_lane_);
   std::vector<Expr> rvars = split_reduce_index(r, k);
   for (auto& [acc, ctx] : accs) {
@@ -206,7 +200,7 @@ bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, con
   for (auto& st : stages) st.array = define_local(DType::Float32, chunk * st.row);
 
   int cv = new_var("c");
-  open_range(cv, n / chunk, false);
+  open_range(cv, n / chunk, false, true);
   Expr chunk_start = expr_mul(expr_var(cv, 0, n / chunk - 1), chunk);
   for (auto& st : stages) {
     // The group copies the block cooperatively, each work-item `width` neighbouring elements
@@ -240,7 +234,7 @@ bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, con
   }
   barrier();
   int kv = new_var("k");
-  open_range(kv, chunk, false);
+  open_range(kv, chunk, false, true);
   Expr kk = expr_var(kv, 0, chunk - 1);
   for (auto& [acc, ctx] : accs) {
     const Ctx& out = output_ctx_.at(reduce_key(r, ctx));

@@ -38,12 +38,6 @@ Reuse analyze_reuse(const Lowerer& trial, const Shape& S) {
   return r;
 }
 
-int64_t reduce_length(Node* r) {
-  int64_t n = 1;
-  for (int64_t a : r->arg) n *= r->src[0]->shape[a];
-  return n;
-}
-
 LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
   const Shape& S = value->shape;
   LoweringOptions opt;

@@ -26,6 +26,7 @@ struct Ctx {
 Ctx map_ctx(const Node* n, const Ctx& c);
 Inst make_const(DType dtype, double value);
 double reduce_identity(Op reduce_op, DType dtype);
+int64_t reduce_length(const Node* r);  // iterations of a reduction: the product of its reduced extents
 
 class Lowerer {
  public:
@@ -43,7 +44,7 @@ class Lowerer {
   using Accs = std::vector<std::pair<int, Ctx>>;  // accumulator register and its tile context
 
   int new_var(const std::string& prefix);
-  void open_range(int var, int64_t extent, bool global);
+  void open_range(int var, int64_t extent, bool global, bool reduction = false);
   void close_range();
   std::vector<Expr> open_reduce_loops(Node* r);
   static Ctx reduce_src_ctx(Node* r, const Ctx& c, const std::vector<Expr>& rvars);

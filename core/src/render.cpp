@@ -60,56 +60,60 @@ static inline float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
 }
 
 namespace {
-// Every load inside the innermost reduction runs along it (x @ W^T with W stored [out, in]).
-bool dot_product_tile(const Kernel& k) {
-  std::vector<int> open;
-  bool any = false;
+
+// What decides how GCC should vectorize a C kernel, read off its IR in one pass.
+struct LoopShape {
+  int outputs = 0;              // stores to the output per iteration of the outer loops (the register tile)
+  bool reduction = false;       // the kernel has a reduction loop
+  bool transcendental = false;  // exp/log/sin inside a reduction (an epilogue's do not count)
+  bool dot_products = true;     // every load inside the innermost reduction runs along it (x @ W^T, W [out, in])
+};
+
+LoopShape loop_shape(const Kernel& k) {
+  LoopShape shape;
+  std::vector<const Inst*> open;
+  int open_reductions = 0;
+  bool reduction_loads = false;
   for (auto& in : k.insts) {
-    if (in.op == IOp::Range) open.push_back(k.var_names[in.var][0] == 'r' ? in.var : -1);
-    else if (in.op == IOp::EndRange && !open.empty()) open.pop_back();
-    else if (in.op == IOp::Load && !in.local && !open.empty() && open.back() >= 0) {
-      if (expr_coefficient(in.index, open.back()) != 1) return false;
-      any = true;
+    if (in.op == IOp::Range) {
+      open.push_back(&in);
+      open_reductions += in.reduction;
+      shape.reduction |= in.reduction;
+    } else if (in.op == IOp::EndRange && !open.empty()) {
+      open_reductions -= open.back()->reduction;
+      open.pop_back();
+    }
+    shape.outputs += in.op == IOp::Store && !in.local;
+    shape.transcendental |= open_reductions > 0 && in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
+    if (!open.empty() && open.back()->reduction && in.op == IOp::Load && !in.local) {
+      reduction_loads = true;
+      shape.dot_products &= expr_coefficient(in.index, open.back()->var) == 1;
     }
   }
-  return any;
+  shape.dot_products &= reduction_loads && !shape.transcendental;
+  return shape;
 }
 
-bool has_reduction_loop(const Kernel& k) {
-  for (auto& in : k.insts)
-    if (in.op == IOp::Range && k.var_names[in.var][0] == 'r') return true;
-  return false;
+// A register tile of multiply-adds is already unrolled for straight-line (SLP) vectorization;
+// vectorizing its reduction loop as well keeps each accumulator's lanes in order (slow
+// fold-left adds) and spills: measured 30x slower on a 2048x384x128 matmul. Bodies with
+// transcendentals (softmax sums) still gain from it: exp dominates the adds. Reductions with
+// at most four outputs per iteration, and blocks of dot products along a contiguous run,
+// vectorize along the reduction only if the adds may be reassociated: partial sums per vector
+// lane, combined at the end (a fixed order, so results are reproducible).
+std::string vectorization_attribute(const Kernel& k) {
+  LoopShape shape = loop_shape(k);
+  if (shape.outputs > 4 && !shape.transcendental && !shape.dot_products)
+    return "__attribute__((optimize(\"no-tree-loop-vectorize\"))) ";
+  if ((shape.outputs <= 4 || shape.dot_products) && shape.reduction)
+    return "__attribute__((optimize(\"associative-math,no-signed-zeros\"))) ";
+  return "";
 }
+
 }  // namespace
 
 std::string CDialect::signature(const Kernel& k) const {
-  // A register tile of multiply-adds is already unrolled for straight-line (SLP)
-  // vectorization; vectorizing its reduction loop as well keeps each accumulator's lanes in
-  // order (slow fold-left adds) and spills: measured 30x slower on a 2048x384x128 matmul.
-  // Bodies with transcendentals (softmax sums) still gain from it: exp dominates the adds.
-  // (Partial accumulators of one output, LoweringOptions::reduce_split, are the opposite case:
-  // independent chains that loop vectorization turns into one vector register.)
-  int tile_stores = 0, open_reductions = 0;
-  bool transcendental = false;  // inside a reduction loop (an epilogue's exp does not count)
-  std::vector<bool> reducing;
-  for (auto& in : k.insts) {
-    if (in.op == IOp::Range) {
-      reducing.push_back(k.var_names[in.var][0] == 'r');
-      open_reductions += reducing.back();
-    } else if (in.op == IOp::EndRange && !reducing.empty()) {
-      open_reductions -= reducing.back();
-      reducing.pop_back();
-    }
-    tile_stores += in.op == IOp::Store && !in.local;
-    transcendental |= open_reductions > 0 && in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
-  }
-  // A reduction with at most four outputs per iteration (dot products along a contiguous
-  // run) vectorizes along the reduction only if the adds may be reassociated: partial sums
-  // per vector lane, combined at the end (a fixed order, so results are reproducible).
-  const bool dots = dot_product_tile(k) && !transcendental;
-  std::string attr = tile_stores > 4 && !transcendental && !dots ? "__attribute__((optimize(\"no-tree-loop-vectorize\"))) "
-                     : (tile_stores <= 4 || dots) && has_reduction_loop(k) ? "__attribute__((optimize(\"associative-math,no-signed-zeros\"))) "
-                                                                         : "";
+  std::string attr = vectorization_attribute(k);
   std::string s = attr + "void " + k.name + "(void** restrict bufs, long gstart, long gend) {\n";
   for (size_t i = 0; i < k.params.size(); ++i) {
     std::string t = storage_type(k.params[i].dtype);

@@ -1,7 +1,6 @@
 #include "search.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "lathe/cache.h"
 #include "lathe/error.h"
 #include "lathe/runtime.h"
 
@@ -33,19 +33,8 @@ std::vector<int64_t> split(const std::string& s) {
   return v;
 }
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
 fs::path cache_file(const std::string& key, const Device* device) {
-  const char* d = std::getenv("LATHE_CACHE_DIR");
-  const char* home = std::getenv("HOME");
-  fs::path root = d && *d ? fs::path(d) : home && *home ? fs::path(home) / ".cache" / "lathe" : fs::temp_directory_path() / "lathe-cache";
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(key + "|" + device->info().name)));
-  return root / "search" / (std::string(hex) + ".opt");
+  return fs::path(cache_root()) / "search" / (content_hash(key + "|" + device->info().name) + ".opt");
 }
 
 // Single changes of one option set: each factor doubled or halved, staging and lanes varied.
@@ -192,11 +181,8 @@ LoweringOptions search_options(Node* value, Buffer* output, const std::function<
   runtime_stats().search_seconds += seconds;
   spdlog::info("search: {} candidates in {:.1f} s: {:.3f} ms (heuristics {:.3f} ms) with {}", timed, seconds, best.first * 1e3,
                base * 1e3, options_text(best.second));
-  fs::create_directories(file.parent_path());
-  fs::path tmp = file.string() + ".tmp." + std::to_string(getpid());
-  std::ofstream(tmp) << options_text(best.second) << "\n";
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
+  cache_dir("search");
+  write_atomically(file.string(), options_text(best.second) + "\n");
   return best.second;
 }
 

@@ -16,6 +16,7 @@
 #include "amdgpu_dialect.h"
 #include "code_object.h"
 #include "kfd_gpu.h"
+#include "lathe/cache.h"
 #include "lathe/device.h"
 #include "lathe/error.h"
 #include "test_driver.h"
@@ -34,20 +35,6 @@ bool test_mode(const DeviceOptions& options) {
   return env && std::string(env) == "test";
 }
 
-std::string cache_dir() {
-  const char* d = std::getenv("LATHE_CACHE_DIR");
-  const char* home = std::getenv("HOME");
-  fs::path root = d && *d ? fs::path(d) : home && *home ? fs::path(home) / ".cache" / "lathe" : fs::temp_directory_path() / "lathe-cache";
-  fs::create_directories(root / "amd_kfd");
-  return (root / "amd_kfd").string();
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
 class AmdDevice;
 
 class AmdProgram : public Program {
@@ -57,7 +44,8 @@ class AmdProgram : public Program {
       : dev_(dev), code_(code), info_(info), source_(std::move(source)), pointer_args_(pointer_args), work_items_(work_items), group_(group) {}
   double run(const std::vector<void*>& buffers, bool timed) override;
   const std::string& source() const override { return source_; }
-  void launch(const std::vector<uint64_t>& words);
+  // Queues the kernel over `work_items` with these kernarg words (buffer addresses, scalars).
+  void launch(const std::vector<uint64_t>& words, uint32_t work_items);
 
  private:
   AmdDevice& dev_;
@@ -134,7 +122,7 @@ class AmdDevice : public Device {
       size_t n = std::min(kStagingBytes, bytes - off);
       synchronize();
       std::memcpy(staging_.host, static_cast<const char*>(host) + off, n);
-      blit_->launch({m->va + off, staging_.va, (n + 3) / 4});
+      blit_->launch({m->va + off, staging_.va, (n + 3) / 4}, copy_items(n));
     }
     synchronize();
   }
@@ -142,7 +130,7 @@ class AmdDevice : public Device {
     auto* m = static_cast<const GpuMemory*>(src);
     for (size_t off = 0; off < bytes; off += kStagingBytes) {
       size_t n = std::min(kStagingBytes, bytes - off);
-      blit_->launch({staging_.va, m->va + off, (n + 3) / 4});
+      blit_->launch({staging_.va, m->va + off, (n + 3) / 4}, copy_items(n));
       synchronize();
       std::memcpy(static_cast<char*>(host) + off, staging_.host, n);
     }
@@ -178,6 +166,10 @@ class AmdDevice : public Device {
   KfdGpu& gpu() { return *gpu_; }
 
  private:
+  // The copy kernel moves one 32-bit word per work-item, in whole groups.
+  static uint32_t copy_items(size_t bytes) {
+    return static_cast<uint32_t>(((bytes + 3) / 4 + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
+  }
   cpu::CCompiler& twin_compiler() {
     std::call_once(twin_once_, [&] { twin_compiler_ = std::make_unique<cpu::CCompiler>(); });
     return *twin_compiler_;
@@ -200,9 +192,8 @@ class AmdDevice : public Device {
 
   // Code objects on disk by source, target and toolchain: clang takes ~0.1 s a kernel.
   std::vector<uint8_t> cached_code_object(const std::string& source) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(source + target() + tools_.clang + tools_.lld)));
-    fs::path file = fs::path(cache_dir()) / (std::string(hex) + "." + target() + ".co");
+    const std::string dir = cache_dir("amd_kfd");
+    fs::path file = fs::path(dir) / (content_hash(source + target() + tools_.clang + tools_.lld) + "." + target() + ".co");
     std::ifstream in(file, std::ios::binary);
     if (in) {
       std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -212,15 +203,11 @@ class AmdDevice : public Device {
       } catch (const Error&) {  // damaged: rebuild
       }
     }
-    std::vector<uint8_t> bytes = compile_code_object(source, target(), tools_, cache_dir());
-    fs::path tmp = file.string() + ".tmp." + std::to_string(getpid());
-    std::ofstream(tmp, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    std::error_code ec;
-    fs::rename(tmp, file, ec);
+    std::vector<uint8_t> bytes = compile_code_object(source, target(), tools_, dir);
+    write_atomically(file.string(), std::string(bytes.begin(), bytes.end()));
     return bytes;
   }
 
-  friend class AmdProgram;
   std::unique_ptr<Driver> driver_;
   TestDriver* test_ = nullptr;
   std::unique_ptr<KfdGpu> gpu_;
@@ -236,14 +223,11 @@ class AmdDevice : public Device {
   std::unique_ptr<cpu::CCompiler> twin_compiler_;
 };
 
-void AmdProgram::launch(const std::vector<uint64_t>& words) {
+void AmdProgram::launch(const std::vector<uint64_t>& words, uint32_t work_items) {
   auto [host, va] = dev_.kernarg_slot();
   std::memset(host, 0, kKernargSlot);
   std::memcpy(host, words.data(), std::min(kKernargSlot, words.size() * 8));
-  uint32_t items = work_items_;
-  if (pointer_args_ == 2 && words.size() == 3)  // the copy kernel: its grid follows the word count
-    items = static_cast<uint32_t>((words[2] + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
-  dev_.gpu().dispatch(code_.va + info_.descriptor_offset, va, items, group_, info_.group_segment_size, info_.private_segment_size);
+  dev_.gpu().dispatch(code_.va + info_.descriptor_offset, va, work_items, group_, info_.group_segment_size, info_.private_segment_size);
 }
 
 double AmdProgram::run(const std::vector<void*>& buffers, bool timed) {
@@ -251,7 +235,7 @@ double AmdProgram::run(const std::vector<void*>& buffers, bool timed) {
   for (void* b : buffers) words.push_back(static_cast<GpuMemory*>(b)->va);
   check(words.size() * 8 <= kKernargSlot, "amd_kfd: kernel has too many buffers for a kernarg slot");
   auto start = std::chrono::steady_clock::now();
-  launch(words);
+  launch(words, work_items_);
   if (!timed) return 0;
   dev_.synchronize();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

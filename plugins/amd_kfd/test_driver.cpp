@@ -99,7 +99,7 @@ void* TestDriver::mmap(void* addr, size_t length, int prot, int flags, int fd, o
   if (fd == kKfdFd && static_cast<uint64_t>(offset) >= kDoorbellBase && length == kDoorbellPage) {
     for (auto& q : queues_)
       if ((kDoorbellBase + uint64_t{q.id} * kDoorbellPage) == static_cast<uint64_t>(offset))
-        return reinterpret_cast<char*>(q.doorbell) - 0;
+        return q.doorbell;
   }
   return MAP_FAILED;
 }

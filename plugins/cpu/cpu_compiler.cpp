@@ -10,20 +10,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "lathe/cache.h"
 #include "lathe/error.h"
 
 namespace lathe::cpu {
 namespace fs = std::filesystem;
 namespace {
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 std::string run_capture(const std::string& cmd) {
   std::string out;
@@ -48,13 +40,6 @@ std::string cpu_model() {
   while (std::getline(f, line))
     if (line.rfind("model name", 0) == 0 || line.rfind("flags", 0) == 0) return line;
   return "unknown";
-}
-
-std::string default_cache_dir() {
-  if (const char* d = std::getenv("LATHE_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/lathe";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/lathe";
-  return (fs::temp_directory_path() / "lathe-cache").string();
 }
 
 }  // namespace
@@ -82,17 +67,13 @@ CCompiler::CCompiler() {
   flags_ = "-O3 -march=native -fPIC -shared -std=gnu11 -fno-math-errno -fno-trapping-math -fno-plt";
   if (const char* extra = std::getenv("LATHE_CFLAGS")) flags_ += std::string(" ") + extra;
   identity_ = run_capture("'" + cc_ + "' --version 2>/dev/null | head -n 1") + flags_ + cpu_model();
-  cache_dir_ = (fs::path(default_cache_dir()) / "cpu").string();
-  std::error_code ec;
-  fs::create_directories(cache_dir_, ec);
-  if (ec) throw Error("cpu backend: cannot create the kernel cache folder " + cache_dir_ + ": " + ec.message() + "; set LATHE_CACHE_DIR to a writable folder");
+  cache_dir_ = lathe::cache_dir("cpu");
 }
 
 KernelFn CCompiler::build(const std::string& source, const std::string& function) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(identity_ + "\n" + source)));
-  fs::path so = fs::path(cache_dir_) / (std::string(hex) + ".so");
-  fs::path src = fs::path(cache_dir_) / (std::string(hex) + ".c");
+  std::string hex = content_hash(identity_ + "\n" + source);
+  fs::path so = fs::path(cache_dir_) / (hex + ".so");
+  fs::path src = fs::path(cache_dir_) / (hex + ".c");
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!fs::exists(so)) {
       static std::atomic<int> counter{0};

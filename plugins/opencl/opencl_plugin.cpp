@@ -4,9 +4,7 @@
 #include <CL/cl.h>
 #include <CL/cl_ext.h>  // CL_PLATFORM_NOT_FOUND_KHR: the ICD loader found no platform
 
-#include <unistd.h>
 
-#include <atomic>
 #include <boost/dll/alias.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lathe/cache.h"
 #include "lathe/device.h"
 #include "lathe/error.h"
 #include "lathe/render_opencl.h"
@@ -85,21 +84,6 @@ std::vector<Found> discover(const std::string& platform_filter = "") {
     for (auto d : devices) out.push_back({platforms[i], d, name, device_string(d, CL_DEVICE_NAME)});
   }
   return out;
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
-std::string cache_dir() {
-  const char* d = std::getenv("LATHE_CACHE_DIR");
-  const char* home = std::getenv("HOME");
-  fs::path root = d && *d ? fs::path(d) : home && *home ? fs::path(home) / ".cache" / "lathe" : fs::temp_directory_path() / "lathe-cache";
-  fs::path dir = root / "opencl";
-  fs::create_directories(dir);
-  return dir.string();
 }
 
 class ClProgram : public Program {
@@ -228,9 +212,8 @@ class ClDevice : public Device {
 
   std::unique_ptr<Program> compile(const Kernel& kernel) override {
     std::string source = render_c_family(kernel, dialect_);
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(source + info_.name + driver_)));
-    fs::path dir = cache_dir(), bin = dir / (std::string(hex) + ".bin"), src = dir / (std::string(hex) + ".cl");
+    std::string hex = content_hash(source + info_.name + driver_);
+    fs::path dir = cache_dir("opencl"), bin = dir / (hex + ".bin"), src = dir / (hex + ".cl");
     cl_int e;
     cl_program program = nullptr;
     std::ifstream in;
@@ -263,14 +246,8 @@ class ClDevice : public Device {
       clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
       std::string bytes(size, '\0');
       unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
-      if (binary_cache_ && size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS) {
-        // Unique per process and call: concurrent processes may build the same kernel.
-        static std::atomic<int> counter{0};
-        fs::path tmp = bin.string() + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
-        std::ofstream(tmp, std::ios::binary) << bytes;
-        std::error_code ec;
-        fs::rename(tmp, bin, ec);
-      }
+      if (binary_cache_ && size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS)
+        write_atomically(bin.string(), bytes);  // concurrent processes may build the same kernel
     }
     cl_kernel k = clCreateKernel(program, kernel.name.c_str(), &e);
     ok(e, "clCreateKernel");

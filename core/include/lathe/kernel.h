@@ -35,6 +35,7 @@ struct Inst {
   int var = -1;               // Range: loop variable id
   int64_t extent = 0;         // Range
   bool global = false;        // Range: the outermost loop, split across workers or work-items
+  bool reduction = false;     // Range: a loop over reduced indices (accumulators carry across it)
   SpecialId special = SpecialId::GroupId;  // Special: which id `var` holds (extent: how many)
   int buffer = -1;            // Load/Store: parameter index, or local array when `local`
   bool local = false;         // Load/Store: a DefineLocal array rather than a parameter
