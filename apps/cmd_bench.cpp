@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "train/train_step.h"
 #include "lathe/backends.h"
 #include "lathe/device.h"
 #include "lathe/models/llama.h"
@@ -183,16 +184,9 @@ void bench_training(const Options& o, Device* device, const std::string& preset)
   for (auto& [name, p] : model.parameters()) params.push_back(p), decay.push_back(p.ndim() >= 2);
   ops::AdamW opt(params, {1e-3, 0.9, 0.99, 1e-8, 0.1}, decay);
   Tensor tokens = Tensor::randint(0, 256, {B, T + 1}, DType::Int32, device).realize();
-  Tensor inputs = tokens.slice(1, 0, T).contiguous().realize(), targets = tokens.slice(1, 1, T + 1).contiguous().realize();
-  auto step = [&] {
-    opt.zero_grad();
-    Tensor l = model.loss(inputs, targets);
-    l.backward();
-    ops::clip_grad_norm(params, 1.0).item<float>();
-    opt.step();
-    device->synchronize();
-  };
-  step();  // compiles everything
+  TrainStep train_step(model, params, opt, 1.0);
+  auto step = [&] { train_step.run({tokens}, 1e-3); };  // reads the loss: waits for the device
+  for (int warm = 0; warm < 3 && !train_step.capture().replaying(); ++warm) step();  // compile, then capture
   double seconds = best_seconds(o.repeat, step);
   double ref = 0;
   if (!o.torch_ref.empty() && !o.torch_ref_data.empty()) {

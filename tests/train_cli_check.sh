@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # `lathe train` end to end on a tiny model:
+#  0. a captured (replayed) step computes what building the step every time computes;
 #  1. resume is exact: a run killed with SIGKILL mid-training and restarted logs the same
 #     losses, step for step, as an uninterrupted run (bit-identical on the cpu backend);
 #  2. a checkpoint cut short on disk is never picked up, and a damaged one is skipped;
@@ -16,14 +17,19 @@ losses() { python3 -c "import json,sys; print('\n'.join('%d %r' % (j['step'], j[
 
 "$lathe" train "${small[@]}" --set checkpoint.dir=ref > ref.out 2>&1
 
+# The steady steps replay a captured step; without capture every step is built and scheduled
+# again. Both log the same losses, bit for bit.
+grep -q "step captured" ref.out || { cat ref.out; echo "the training step was not captured"; exit 1; }
+LATHE_CAPTURE=0 "$lathe" train "${small[@]}" --set checkpoint.dir=eager > eager.out 2>&1
+diff <(losses ref/metrics.jsonl) <(losses eager/metrics.jsonl) || { echo "captured and uncaptured losses differ"; exit 1; }
+echo "captured steps log the same losses as uncaptured ones"
+
 # Killed mid-run, then the same command again.
 "$lathe" train "${small[@]}" --set checkpoint.dir=cut > cut1.out 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do
-  n=$(wc -l 2>/dev/null < cut/metrics.jsonl || echo 0)
-  [ "$n" -ge 17 ] && break
-  sleep 0.05
-done
+# Steps take milliseconds: wait in a tight loop for the third checkpoint, then kill.
+deadline=$((SECONDS + 60))
+until [ -d cut/checkpoints/step_00000015 ] || [ $SECONDS -ge $deadline ]; do :; done
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 killed_at=$(wc -l < cut/metrics.jsonl)

@@ -13,6 +13,7 @@
 #include "lathe/ops/optim.h"
 #include "lathe/runtime.h"
 #include "run_log.h"
+#include "train_step.h"
 
 namespace lathe::app {
 namespace {
@@ -52,12 +53,12 @@ models::LlamaModel make_model(const TrainConfig& c, int64_t data_vocab, Device* 
   return model;
 }
 
-double evaluate(const models::LlamaModel& model, const models::TokenSource& data, const TrainConfig& c, models::SamplerRng& rng) {
-  NoGradGuard no_grad;
+// The mean validation loss over eval_batches windows, through a captured forward pass.
+double evaluate(StepCapture& forward, const models::TokenSource& data, const TrainConfig& c, models::SamplerRng& rng, Device* device) {
   double total = 0;
   for (int i = 0; i < c.eval_batches; ++i) {
-    models::Batch b = models::make_batch(data, c.batch_size, c.seq_len, models::Split::Validation, rng, model.device());
-    total += model.loss(b.inputs, b.targets).item<float>();
+    Tensor windows = models::make_batch(data, c.batch_size, c.seq_len, models::Split::Validation, rng, device).tokens;
+    total += forward({windows})[0].item<float>();
   }
   return total / c.eval_batches;
 }
@@ -83,16 +84,27 @@ TrainResult train(const TrainConfig& c) {
     params.push_back(p);
     decay.push_back(p.ndim() >= 2);
   }
-  std::unique_ptr<ops::AdamW> adamw;
-  std::unique_ptr<ops::SGD> sgd;
-  if (c.optimizer == "adamw") adamw = std::make_unique<ops::AdamW>(params, ops::AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay}, decay);
-  else sgd = std::make_unique<ops::SGD>(params, c.lr, c.momentum, false, c.weight_decay);
+  std::unique_ptr<ops::Optimizer> optimizer;
+  ops::AdamW* adamw = nullptr;  // checkpoints carry AdamW's moments
+  if (c.optimizer == "adamw") {
+    auto a = std::make_unique<ops::AdamW>(params, ops::AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay}, decay);
+    adamw = a.get();
+    optimizer = std::move(a);
+  } else {
+    optimizer = std::make_unique<ops::SGD>(params, c.lr, c.momentum, false, c.weight_decay);
+  }
+  TrainStep train_step(model, params, *optimizer, c.grad_clip);
+  StepCapture eval_forward([&model](const std::vector<Tensor>& windows) {
+    NoGradGuard no_grad;
+    models::Batch b = models::batch_of(windows[0]);
+    return std::vector<Tensor>{model.loss(b.inputs, b.targets)};
+  });
   ops::LrSchedule schedule{c.lr, c.min_lr, c.warmup_steps, c.steps, c.decay};
 
   TrainState state;
   models::SamplerRng train_rng(static_cast<uint64_t>(c.seed) * 2 + 1), val_rng(static_cast<uint64_t>(c.seed) * 2 + 2);
   if (c.resume == "auto") {
-    if (auto s = load_latest_checkpoint(c.out_dir, model, adamw.get())) state = *s;
+    if (auto s = load_latest_checkpoint(c.out_dir, model, adamw)) state = *s;
   }
   if (state.step > 0) {
     train_rng.set_state(state.train_rng);
@@ -122,27 +134,20 @@ TrainResult train(const TrainConfig& c) {
     const double device_before = runtime_stats().device_seconds;
     runtime_stats().reset_peak();
     double lr = ops::lr_at(schedule, step);
-    if (adamw) adamw->set_lr(lr), adamw->zero_grad();
-    else sgd->set_lr(lr), sgd->zero_grad();
-    double loss = 0;
+    TrainStep::Result r;
     try {
-      for (int micro = 0; micro < c.grad_accum; ++micro) {
-        models::Batch b = models::make_batch(*data, c.batch_size, c.seq_len, models::Split::Train, train_rng, device);
-        Tensor l = model.loss(b.inputs, b.targets) * (1.0 / c.grad_accum);
-        l.backward();
-        loss += l.item<float>();
-      }
+      std::vector<Tensor> windows;
+      for (int micro = 0; micro < c.grad_accum; ++micro)
+        windows.push_back(models::make_batch(*data, c.batch_size, c.seq_len, models::Split::Train, train_rng, device).tokens);
+      r = train_step.run(windows, lr);
     } catch (const OutOfMemoryError& e) {
       throw Error("step " + std::to_string(step + 1) + ": the batch does not fit in device memory (" + e.what() +
                   "). Lower train.batch_size or train.seq_len and raise train.grad_accum; the last checkpoint is intact.");
     }
+    double loss = r.loss, grad_norm = r.grad_norm;
     if (!std::isfinite(loss))
       throw Error("step " + std::to_string(step + 1) + ": the training loss is " + std::to_string(loss) +
                   "; stopped without writing a checkpoint (the last one is intact). Lower optimizer.lr or raise warm-up.");
-    double grad_norm = c.grad_clip > 0 ? ops::clip_grad_norm(params, c.grad_clip).item<float>()
-                                       : ops::clip_grad_norm(params, 1e30).item<float>();
-    if (adamw) adamw->step();
-    else sgd->step();
     ++window_steps;
     peak_step_bytes = std::max<int64_t>(peak_step_bytes, runtime_stats().bytes_peak);
     if (step == first_step)
@@ -157,7 +162,7 @@ TrainResult train(const TrainConfig& c) {
     bool last = done == c.steps;
     std::optional<double> val;
     if ((c.eval_every > 0 && done % c.eval_every == 0) || last) {
-      val = evaluate(model, *data, c, val_rng);
+      val = evaluate(eval_forward, *data, c, val_rng, device);
       run.mllog("eval_accuracy", *val, {{"epoch_num", done}, {"metric", "validation loss"}});
     }
     double tps = static_cast<double>(window_steps * tokens_per_step) / std::max(seconds_since(window_start), 1e-9);
@@ -169,7 +174,7 @@ TrainResult train(const TrainConfig& c) {
     bool reached = val && c.target_loss > 0 && *val <= c.target_loss;
     if ((c.checkpoint_every > 0 && done % c.checkpoint_every == 0) || last || reached) {
       state = {done, train_rng.state(), val_rng.state(), Tensor::random_state(), elapsed};
-      save_checkpoint(c.out_dir, model, adamw.get(), state, c.keep);
+      save_checkpoint(c.out_dir, model, adamw, state, c.keep);
       state.elapsed_s = 0;
       state.step = done;
     }

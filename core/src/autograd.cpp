@@ -144,21 +144,21 @@ void Tensor::backward() {
     }
   }
 
+  // In registration order, not the map's: a captured step needs the same kernel order every call.
   std::vector<Tensor> to_realize;
-  for (auto& [node, impls] : targets) {
+  for (auto& impl : tensors_requiring_grad()) {
+    Node* node = impl->node.get();
     auto g = grads.find(node);
     if (g == grads.end()) continue;
-    for (auto& impl : impls) {
-      NodeRef total = g->second;
-      if (total->dtype != node->dtype) total = node_cast(total, node->dtype);
-      if (impl->grad) total = node_add(impl->grad->node, total);
-      total = node_contiguous(total);
-      total->tracks_grad = false;  // a gradient is a plain value, not part of the graph
-      auto gi = std::make_shared<TensorImpl>();
-      gi->node = total;
-      impl->grad = gi;
-      to_realize.emplace_back(total);
-    }
+    NodeRef total = g->second;
+    if (total->dtype != node->dtype) total = node_cast(total, node->dtype);
+    if (impl->grad) total = node_add(impl->grad->node, total);
+    total = node_contiguous(total);
+    total->tracks_grad = false;  // a gradient is a plain value, not part of the graph
+    auto gi = std::make_shared<TensorImpl>();
+    gi->node = total;
+    impl->grad = gi;
+    to_realize.emplace_back(total);
   }
   // Only the gradients themselves should own the backward graph while it runs: the memory
   // planner then gives each intermediate's memory back after its last reader. The loss value

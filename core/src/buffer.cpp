@@ -3,6 +3,7 @@
 #include "lathe/device.h"
 #include "lathe/error.h"
 #include "lathe/runtime.h"
+#include "recording.h"
 
 namespace lathe {
 
@@ -37,6 +38,7 @@ void* Buffer::handle() {
 }
 
 void Buffer::copy_in(const void* host) {
+  if (Recording* r = active_recording()) r->host_writes.insert(this);
   if (bytes()) device_->copy_in(handle(), host, bytes());
 }
 

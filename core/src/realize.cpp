@@ -16,7 +16,9 @@
 #include "lathe/lower.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
+#include "launch.h"
 #include "memory_plan.h"
+#include "recording.h"
 #include "search.h"
 
 namespace lathe {
@@ -24,6 +26,11 @@ namespace lathe {
 RuntimeStats& runtime_stats() {
   static RuntimeStats stats;
   return stats;
+}
+
+Recording*& active_recording() {
+  static Recording* recording = nullptr;
+  return recording;
 }
 
 int debug_level() {
@@ -227,22 +234,35 @@ std::string describe(const ScheduleItem& item) {
   return s;
 }
 
-void run_copy(const ScheduleItem& item, Buffer* source) {
-  std::vector<unsigned char> host(source->bytes());
-  source->copy_out(host.data());
-  item.output->copy_in(host.data());
+}  // namespace
+
+void copy_buffer(Buffer& source, Buffer& destination) {
+  std::vector<unsigned char> host(source.bytes());
+  source.copy_out(host.data());
+  destination.copy_in(host.data());
   ++runtime_stats().copies;
   if (debug_level() >= 1)
-    debug_log().info("copy {:>8} bytes {} -> {}", source->bytes(), source->device()->label(), item.output->device()->label());
+    debug_log().info("copy {:>8} bytes {} -> {}", source.bytes(), source.device()->label(), destination.device()->label());
 }
 
-}  // namespace
+void launch_kernel(Program& program, const Kernel& kernel, Device* device, const std::vector<void*>& handles) {
+  bool timed = debug_level() >= 1;
+  double seconds = program.run(handles, timed);
+  ++runtime_stats().kernels_run;
+  runtime_stats().device_seconds += seconds;
+  if (timed)
+    debug_log().info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(), kernel.name,
+                     handles.size(), kernel.global_size, seconds * 1e3, seconds > 0 ? kernel.ops_estimate / seconds * 1e-9 : 0.0);
+}
 
 void realize_nodes(const std::vector<Node*>& roots) {
   std::vector<ScheduleItem> items = create_schedule(roots);
   if (items.empty()) return;
   std::unordered_map<Node*, Buffer*> made;
   for (auto& item : items) made[item.node] = item.output.get();
+  // While a step is captured, the launches keep their buffers alive for the replay.
+  Recording* recording = active_recording();
+  std::unordered_map<Buffer*, std::shared_ptr<Buffer>> owner;
   if (debug_level() >= 2) {
     debug_log().info("schedule: {} items", items.size());
     for (auto& item : items) debug_log().info("  {}", describe(item));
@@ -258,7 +278,10 @@ void realize_nodes(const std::vector<Node*>& roots) {
     Node* self = item.node;
     auto input_of = [&](Node* n) -> Buffer* {
       if (n == self) return nullptr;
-      if (n->buffer) return n->buffer.get();
+      if (n->buffer) {
+        if (recording) owner.emplace(n->buffer.get(), n->buffer);
+        return n->buffer.get();
+      }
       auto it = made.find(n);
       return it == made.end() ? nullptr : it->second;
     };
@@ -291,6 +314,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
     if (items[i].kind == ScheduleItem::Kind::Copy) {
       Node* src = items[i].value;
       reads[i].push_back(src->buffer ? src->buffer.get() : made.at(src));
+      if (recording && src->buffer) owner.emplace(src->buffer.get(), src->buffer);
     } else {
       reads[i].assign(lowered[i].params.begin() + 1, lowered[i].params.end());
     }
@@ -304,10 +328,13 @@ void realize_nodes(const std::vector<Node*>& roots) {
     debug_log().info("memory plan: {} of {} outputs ({} of {} MiB) released after their last reader", n, items.size(), bytes >> 20, total >> 20);
   }
 
+  if (recording)  // only now: the memory plan counts the owners of each output
+    for (auto& item : items) owner[item.output.get()] = item.output;
   for (size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     if (item.kind == ScheduleItem::Kind::Copy) {
-      run_copy(item, reads[i][0]);
+      copy_buffer(*reads[i][0], *item.output);
+      if (recording) recording->launches.push_back({nullptr, nullptr, {item.output, owner.at(reads[i][0])}});
       for (Buffer* b : release[i]) b->release_memory();
       continue;
     }
@@ -321,14 +348,12 @@ void realize_nodes(const std::vector<Node*>& roots) {
                                        " while running on " + device->label() + "; move tensors with to()");
       handles.push_back(b->handle());
     }
-    bool timed = debug_level() >= 1;
-    double seconds = program_of[i]->run(handles, timed);
-    ++runtime_stats().kernels_run;
-    runtime_stats().device_seconds += seconds;
-    if (timed)
-      debug_log().info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(),
-                       kernel.name, lk.params.size(), kernel.global_size, seconds * 1e3,
-                       seconds > 0 ? kernel.ops_estimate / seconds * 1e-9 : 0.0);
+    launch_kernel(*program_of[i], kernel, device, handles);
+    if (recording) {
+      RecordedLaunch launch{program_of[i], &kernel, {}};
+      for (Buffer* b : lk.params) launch.buffers.push_back(owner.at(b));
+      recording->launches.push_back(std::move(launch));
+    }
     for (Buffer* b : release[i]) b->release_memory();
   }
   for (auto& item : items) {

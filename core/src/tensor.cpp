@@ -137,6 +137,11 @@ void realize(std::vector<Tensor> tensors) {
   realize_nodes(roots);
 }
 
+void Tensor::copy_from_host(const void* data) {
+  realize();
+  node()->buffer->copy_in(data);
+}
+
 Tensor Tensor::to(Device* device) const {
   if (device == this->device()) return *this;
   return wrap(node_copy(node(), device));

@@ -126,8 +126,12 @@ std::unique_ptr<TokenSource> file_source(const std::string& path, double val_fra
 Batch make_batch(const TokenSource& source, int64_t batch, int64_t seq, Split split, SamplerRng& rng, Device* device) {
   std::vector<int32_t> window;
   source.sample(batch, seq, split, rng, window);
-  Tensor all = Tensor::from_vector(window, {batch, seq + 1}, DType::Int32, device);
-  return {all.slice(1, 0, seq), all.slice(1, 1, seq + 1)};
+  return batch_of(Tensor::from_vector(window, {batch, seq + 1}, DType::Int32, device));
+}
+
+Batch batch_of(const Tensor& tokens) {
+  int64_t seq = tokens.shape()[1] - 1;
+  return {tokens, tokens.slice(1, 0, seq), tokens.slice(1, 1, seq + 1)};
 }
 
 void write_llmc_tokens(const std::string& path, const std::vector<uint32_t>& tokens) {

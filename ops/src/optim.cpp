@@ -3,17 +3,20 @@
 #include <cmath>
 #include <numbers>
 
+
 namespace lathe::ops {
 namespace {
 
-// Host numbers as one small device tensor; element i broadcast to `like`'s shape.
-struct StepScalars {
-  Tensor values;
-  Tensor get(int i, const Tensor& like) const { return values.select(0, i).cast(like.dtype()).broadcast_to(like.shape()); }
-};
+// Element i of a small device vector, broadcast to `like`'s shape.
+Tensor element(const Tensor& values, int i, const Tensor& like) {
+  return values.select(0, i).cast(like.dtype()).broadcast_to(like.shape());
+}
 
-StepScalars scalars(const std::vector<float>& v, Device* device) {
-  return {Tensor::from_vector(v, {static_cast<int64_t>(v.size())}, device)};
+// Writes host numbers into a persistent device vector (made on first use). The update kernels
+// read them from there, so every step, and a captured step's replay, runs the same kernels.
+void upload(Tensor& values, const std::vector<float>& v, Device* device) {
+  if (!values.defined()) values = Tensor::zeros({static_cast<int64_t>(v.size())}, DType::Float32, device).contiguous().realize();
+  values.copy_from_host(v.data());
 }
 
 }  // namespace
@@ -28,26 +31,31 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options, std::vector<bool>
   }
 }
 
-void AdamW::step() {
-  NoGradGuard no_grad;
+void AdamW::prepare_step() {
   ++steps_;
   const auto& o = options_;
   double bc1 = 1 - std::pow(o.beta1, static_cast<double>(steps_));
   double bc2 = 1 - std::pow(o.beta2, static_cast<double>(steps_));
+  upload(hyper_, {static_cast<float>(1 - o.lr * o.weight_decay), static_cast<float>(o.lr / bc1), static_cast<float>(std::sqrt(bc2))},
+         params_.empty() ? nullptr : params_[0].device());
+}
+
+void AdamW::update() {
+  NoGradGuard no_grad;
+  check(hyper_.defined(), "AdamW::update(): call prepare_step() first");
+  const auto& o = options_;
   std::vector<Tensor> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    double wd = decay_[i] ? o.weight_decay : 0.0;
-    StepScalars s = scalars({static_cast<float>(1 - o.lr * wd), static_cast<float>(o.lr / bc1), static_cast<float>(std::sqrt(bc2))}, p.device());
-    Tensor decayed = p * s.get(0, p);
+    Tensor decayed = decay_[i] && o.weight_decay != 0 ? p * element(hyper_, 0, p) : p;
     Tensor m = m_[i] + (g - m_[i]) * (1 - o.beta1);
     Tensor v = v_[i] * o.beta2 + g * g * (1 - o.beta2);
-    Tensor denom = v.sqrt() / s.get(2, p) + o.eps;
+    Tensor denom = v.sqrt() / element(hyper_, 2, p) + o.eps;
     m_[i].assign(m);
     v_[i].assign(v);
-    p.assign(decayed - s.get(1, p) * m / denom);
+    p.assign(decayed - element(hyper_, 1, p) * m / denom);
     updated.insert(updated.end(), {p, m_[i], v_[i]});
   }
   realize(updated);
@@ -62,14 +70,18 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, 
   buf_.resize(params_.size());
 }
 
-void SGD::step() {
+void SGD::prepare_step() {
+  upload(hyper_, {static_cast<float>(lr_)}, params_.empty() ? nullptr : params_[0].device());
+}
+
+void SGD::update() {
   NoGradGuard no_grad;
+  check(hyper_.defined(), "SGD::update(): call prepare_step() first");
   std::vector<Tensor> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    StepScalars s = scalars({static_cast<float>(lr_)}, p.device());
     if (weight_decay_ != 0) g = g + p * weight_decay_;
     if (momentum_ != 0) {
       if (!buf_[i].defined()) buf_[i] = g.contiguous();
@@ -77,7 +89,7 @@ void SGD::step() {
       g = nesterov_ ? g + buf_[i] * momentum_ : buf_[i];
       updated.push_back(buf_[i]);
     }
-    p.assign(p - s.get(0, p) * g);
+    p.assign(p - element(hyper_, 0, p) * g);
     updated.push_back(p);
   }
   realize(updated);

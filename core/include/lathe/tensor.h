@@ -168,6 +168,9 @@ class Tensor {
   T item() const;
   // The stored bytes, row-major, in this tensor's dtype (16-bit floats as their bits).
   std::vector<unsigned char> to_bytes() const;
+  // Overwrites this tensor's memory (realized first) with numel() values of its dtype from the
+  // host: how a persistent tensor (a learning rate, a captured step's constant) gets new values.
+  void copy_from_host(const void* data);
 
   // ---- autograd
   Tensor& requires_grad_(bool on = true);

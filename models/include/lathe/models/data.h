@@ -46,8 +46,11 @@ std::unique_ptr<TokenSource> synthetic_source(int64_t vocab);
 std::unique_ptr<TokenSource> file_source(const std::string& path, double val_fraction);
 
 struct Batch {
-  Tensor inputs, targets;  // [B, T] int32
+  Tensor tokens;           // [B, T + 1] int32: the sampled windows, one device buffer
+  Tensor inputs, targets;  // [B, T] views of tokens: the first T and the last T of each window
 };
+// The inputs and targets of windows of T + 1 tokens.
+Batch batch_of(const Tensor& tokens);
 Batch make_batch(const TokenSource& source, int64_t batch, int64_t seq, Split split, SamplerRng& rng, Device* device = nullptr);
 
 // Writes tokens in the llm.c layout (uint16 when every token fits, else uint32).

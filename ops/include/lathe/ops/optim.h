@@ -17,14 +17,29 @@ struct AdamWOptions {
   double weight_decay = 0.01;
 };
 
+// What the trainer needs of an optimizer. A step has a host half (prepare_step: count it,
+// upload learning rate and bias corrections into a persistent device tensor) and a device half
+// (update: build and run the update kernels); a captured training step calls update() inside
+// and prepare_step() before it.
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  void step() { prepare_step(), update(); }  // parameters without a gradient are left alone
+  virtual void prepare_step() = 0;
+  virtual void update() = 0;
+  virtual void zero_grad() = 0;
+  virtual void set_lr(double lr) = 0;
+};
+
 // AdamW with decoupled weight decay and bias correction, step for step like torch.optim.AdamW.
-class AdamW {
+class AdamW : public Optimizer {
  public:
   // `decay[i]` says whether params[i] gets weight decay (empty: all do).
   AdamW(std::vector<Tensor> params, AdamWOptions options, std::vector<bool> decay = {});
-  void step();  // parameters without a gradient are left alone
-  void zero_grad();
-  void set_lr(double lr) { options_.lr = lr; }
+  void prepare_step() override;
+  void update() override;
+  void zero_grad() override;
+  void set_lr(double lr) override { options_.lr = lr; }
   double lr() const { return options_.lr; }
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
@@ -34,21 +49,24 @@ class AdamW {
 
  private:
   std::vector<Tensor> params_, m_, v_;
+  Tensor hyper_;  // 1 - lr * weight_decay, lr / bias correction 1, sqrt(bias correction 2)
   std::vector<bool> decay_;
   AdamWOptions options_;
   int64_t steps_ = 0;
 };
 
 // SGD with momentum (dampening 0), optional Nesterov and L2 weight decay, like torch.optim.SGD.
-class SGD {
+class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, double lr, double momentum = 0, bool nesterov = false, double weight_decay = 0);
-  void step();
-  void zero_grad();
-  void set_lr(double lr) { lr_ = lr; }
+  void prepare_step() override;
+  void update() override;
+  void zero_grad() override;
+  void set_lr(double lr) override { lr_ = lr; }
 
  private:
   std::vector<Tensor> params_, buf_;
+  Tensor hyper_;  // the learning rate
   double lr_, momentum_, weight_decay_;
   bool nesterov_;
   int64_t steps_ = 0;

@@ -1,0 +1,18 @@
+// Internal: the two things a schedule or a replayed step does on a device, shared by
+// realize.cpp and capture.cpp so both count, time and log them the same way.
+#pragma once
+#include <vector>
+
+#include "lathe/buffer.h"
+#include "lathe/device.h"
+
+namespace lathe {
+
+// Runs a compiled kernel on buffer handles (its output first); at LATHE_DEBUG >= 1 it waits
+// for the kernel and logs its time.
+void launch_kernel(Program& program, const Kernel& kernel, Device* device, const std::vector<void*>& handles);
+
+// Copies a whole buffer into one of the same size on another device, through the host.
+void copy_buffer(Buffer& source, Buffer& destination);
+
+}  // namespace lathe
