@@ -1,5 +1,7 @@
 #include "train_step.h"
 
+#include <chrono>
+
 #include "lathe/models/data.h"
 
 namespace lathe::app {
@@ -29,8 +31,10 @@ std::vector<Tensor> TrainStep::device_step(const std::vector<Tensor>& windows) {
 TrainStep::Result TrainStep::run(const std::vector<Tensor>& windows, double lr) {
   optimizer_.set_lr(lr);
   optimizer_.prepare_step();
+  auto start = std::chrono::steady_clock::now();
   std::vector<Tensor> out = capture_(windows);
-  Result r{0, out.back().item<float>()};
+  double issued = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Result r{0, out.back().item<float>(), issued};
   for (size_t i = 0; i + 1 < out.size(); ++i) r.loss += out[i].item<float>();
   return r;
 }

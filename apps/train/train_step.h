@@ -18,6 +18,9 @@ class TrainStep {
   struct Result {
     double loss;  // mean over the micro-batches
     double grad_norm;
+    // Host time to issue the step (build and schedule it, or replay its launches), before
+    // waiting for the device; launches are asynchronous on GPU backends.
+    double issue_seconds;
   };
   // `windows`: one [B, T + 1] int32 tensor of token windows per micro-batch.
   Result run(const std::vector<Tensor>& windows, double lr);
