@@ -62,7 +62,7 @@ case "${1:-}" in
     # LATHE_DEBUG=1 times every kernel; the kernels between the step 1 and step 2 log lines
     # are step 2, compiled already (stdout line-buffered so both streams interleave in order).
     LATHE_DEBUG=1 timeout 300 stdbuf -oL "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
-      --set checkpoint.dir="$root/build-device/run_profile" --set train.steps=3 --set log.every=1 --set eval.batches=1 \
+      --set checkpoint.dir="$root/build-device/run_profile" --set train.steps=5 --set log.every=1 --set eval.batches=1 \
       --set log.plot=false > "$out/profile_raw.txt" 2>&1 || true
     python3 - "$out/profile_raw.txt" <<'PY' | tee "$out/profile.txt"
 import re, sys, collections
