@@ -139,6 +139,31 @@ TEST_P(WorkGroups, RowReductionsAreGrouped) {
   EXPECT_TRUE(near(lowered(x.max({1})).run(), maxes, {0, 0}));
 }
 
+// A norm's weighted row sum and a masked row reduction reuse one operand (the weight, the
+// mask) across two output axes, but no operand runs along one axis and not the other: they are
+// reductions, grouped in lanes (one group per output), not matmul tiles.
+TEST_P(WorkGroups, BroadcastOperandsDoNotMakeAMatmul) {
+  ref::Array xa = ref::random({4, 64, 384}, rng), wa = ref::random({384}, rng);
+  Tensor weighted = (input(xa) * input(wa).reshape({1, 1, 384})).sum({2});
+  ref::Array mask = ref::random({64, 384}, rng);
+  Tensor keep = (input(mask) > 0.0).realize();  // stored, as a causal mask is
+  Tensor masked = Tensor::where(keep.reshape({1, 64, 384}), input(xa), Tensor::scalar(0.0)).sum({2});
+  for (const Tensor* t : {&weighted, &masked}) {
+    Lowered l = lowered(*t);
+    if (has_groups()) {
+      EXPECT_GT(l.lk.kernel.local_size, 1);
+      EXPECT_EQ(l.lk.kernel.global_size, 4 * 64 * l.lk.kernel.local_size) << kernel_ir_text(l.lk.kernel);
+    }
+    ref::Array want{{4, 64}, std::vector<double>(4 * 64, 0.0)};
+    for (int64_t r = 0; r < 4 * 64; ++r)
+      for (int64_t h = 0; h < 384; ++h) {
+        double x = xa.v[r * 384 + h];
+        want.v[r] += t == &weighted ? x * wa.v[h] : (mask.v[(r % 64) * 384 + h] > 0 ? x : 0.0);
+      }
+    EXPECT_TRUE(near(l.run(), want, dot_tol(384)));
+  }
+}
+
 TEST_P(WorkGroups, ColumnSumsShareGroupsAcrossNeighbours) {
   ref::Array xa = ref::random({512, 96}, rng);
   Tensor cols = input(xa).sum({0});

@@ -115,6 +115,25 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   return opt;
 }
 
+// Two output axes of a matmul: one operand runs along the first and not the second, another
+// along the second and not the first, so a tile over both reuses each operand's loads. A
+// reduction whose only reused operand is a broadcast vector (a norm's weight, a mask shared
+// by heads) has reused axes but no such pair: it is a row reduction, not a matmul.
+std::pair<int, int> matmul_axes(const Lowerer& trial, const Reuse& reuse) {
+  auto along = [&](const Expr& e, int d) { return expr_coefficient(e, trial.outer_var_[d]) != 0; };
+  for (size_t i = 0; i < reuse.tile_axes.size(); ++i)
+    for (size_t j = i + 1; j < reuse.tile_axes.size(); ++j) {
+      int n = reuse.tile_axes[i], m = reuse.tile_axes[j];
+      bool first = false, second = false;
+      for (auto& e : trial.reduce_loads_) {
+        first |= along(e, n) && !along(e, m);
+        second |= along(e, m) && !along(e, n);
+      }
+      if (first && second) return {n, m};
+    }
+  return {-1, -1};
+}
+
 // The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.
 int64_t lanes_for(int64_t n, int64_t cap, int64_t min_each) {
   int64_t l = 1;
@@ -144,10 +163,10 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   }
   if (!float_sums) return opt;
   Reuse reuse = analyze_reuse(trial, S);
-  if (reuse.tile_axes.size() >= 2) {
+  auto [n, m] = matmul_axes(trial, reuse);
+  if (n >= 0) {
     // A matmul: a work-group computes a T x T tile (L x L work-items, U x U registers each);
     // both factors of the product pass through local memory in chunks of `chunk` iterations.
-    int n = reuse.tile_axes[0], m = reuse.tile_axes[1];
     int64_t outputs = numel(S);
     for (auto [L, U] : {std::pair<int64_t, int64_t>{16, 4}, {8, 4}, {8, 2}}) {
       int64_t T = L * U;
@@ -163,7 +182,7 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
         }
       return opt;
     }
-    return opt;
+    opt.upcast.assign(nd, 1);  // no tile fits: reduce in groups of lanes like any reduction
   }
   if (length >= 32) {
     // A reduction without reuse (a row or column sum): a group of lanes splits each output's
