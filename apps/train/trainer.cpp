@@ -150,8 +150,11 @@ TrainResult train(const TrainConfig& c) {
                   "; stopped without writing a checkpoint (the last one is intact). Lower optimizer.lr or raise warm-up.");
     ++window_steps;
     peak_step_bytes = std::max<int64_t>(peak_step_bytes, runtime_stats().bytes_peak);
-    if (step == first_step)
+    if (step == first_step) {
       log.info("device memory: {:.1f} MiB at the peak of the first step", static_cast<double>(runtime_stats().bytes_peak) / (1 << 20));
+      log.info("first step: {:.1f} s, {:.1f} s of it building {} kernels (disk-cache hits included)", seconds_since(step_start),
+               runtime_stats().compile_seconds, runtime_stats().kernels_compiled);
+    }
     if (debug_level() >= 1) {
       // Kernels are timed one by one at this level, so wall time = host time + device time.
       double wall = seconds_since(step_start), device_s = runtime_stats().device_seconds - device_before;

@@ -210,51 +210,110 @@ class ClDevice : public Device {
        "clEnqueueReadBuffer");
   }
 
-  std::unique_ptr<Program> compile(const Kernel& kernel) override {
-    std::string source = render_c_family(kernel, dialect_);
-    std::string hex = content_hash(source + info_.name + driver_);
-    fs::path dir = cache_dir("opencl"), bin = dir / (hex + ".bin"), src = dir / (hex + ".cl");
+  std::unique_ptr<Program> compile(const Kernel& kernel) override { return std::move(compile_many({&kernel})[0]); }
+
+  // Kernels with a cached binary load on their own; the others build as one program, each
+  // function renamed to be unique in it: a driver's compiler may cost more per call than per
+  // kernel. Each kernel's cache entry then refers to the shared binary and its function name.
+  std::vector<std::unique_ptr<Program>> compile_many(const std::vector<const Kernel*>& kernels) override {
+    std::vector<std::unique_ptr<Program>> out(kernels.size());
+    std::vector<std::string> sources(kernels.size()), keys(kernels.size());
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      sources[i] = render_c_family(*kernels[i], dialect_);
+      keys[i] = content_hash(sources[i] + info_.name + driver_);
+      auto [program, function] = load_cached(keys[i], kernels[i]->name);
+      if (program) out[i] = make_program(program, function, *kernels[i], sources[i]);
+      else missing.push_back(i);
+    }
+    if (missing.empty()) return out;
+    std::string source = sources[missing[0]], key = keys[missing[0]];
+    std::vector<std::string> functions = {kernels[missing[0]]->name};
+    if (missing.size() > 1) {
+      const std::string prelude = dialect_.prelude();
+      source = prelude;
+      functions.clear();
+      for (size_t k = 0; k < missing.size(); ++k) {
+        Kernel renamed = *kernels[missing[k]];
+        renamed.name += "_" + std::to_string(k);
+        source += render_c_family(renamed, dialect_).substr(prelude.size());
+        functions.push_back(renamed.name);
+      }
+      key = content_hash(source + info_.name + driver_);
+    }
+    cl_program program = build(source, missing.size() > 1 ? std::to_string(missing.size()) + " kernels" : "kernel " + functions[0], key);
+    for (size_t k = 0; k < missing.size(); ++k) {
+      size_t i = missing[k];
+      if (binary_cache_ && missing.size() > 1) write_atomically((fs::path(cache_dir("opencl")) / (keys[i] + ".ref")).string(), key + "\n" + functions[k]);
+      out[i] = make_program(program, functions[k], *kernels[i], sources[i]);
+    }
+    clReleaseProgram(program);  // each Program holds its own reference
+    return out;
+  }
+  void synchronize() override { ok(clFinish(queue_), "clFinish"); }
+
+  // Builds OpenCL C for this device (the build log and a copy of the source on failure) and
+  // keeps its binary under `key`.
+  cl_program build(const std::string& source, const std::string& what, const std::string& key) {
     cl_int e;
-    cl_program program = nullptr;
-    std::ifstream in;
-    if (binary_cache_) in.open(bin, std::ios::binary);
-    if (in) {  // cached binary for this device and driver
+    const char* text = source.c_str();
+    cl_program program = clCreateProgramWithSource(context_, 1, &text, nullptr, &e);
+    ok(e, "clCreateProgramWithSource");
+    if (clBuildProgram(program, 1, &found_.device, "-cl-std=CL1.2", nullptr, nullptr) != CL_SUCCESS) {
+      size_t n = 0;
+      clGetProgramBuildInfo(program, found_.device, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
+      std::string log(n, '\0');
+      clGetProgramBuildInfo(program, found_.device, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr);
+      clReleaseProgram(program);
+      fs::path src = fs::path(cache_dir("opencl")) / (key + ".cl");
+      std::ofstream(src) << source;
+      throw Error("opencl: " + what + " failed to build on " + info_.name + " (source: " + src.string() + "):\n" + log);
+    }
+    size_t size = 0;
+    clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
+    std::string bytes(size, '\0');
+    unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
+    if (binary_cache_ && size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS)
+      write_atomically((fs::path(cache_dir("opencl")) / (key + ".bin")).string(), bytes);  // concurrent processes may build it too
+    return program;
+  }
+
+  // A kernel's cached program (a new reference) and its function name, from its own binary or
+  // through a reference to a shared one; null when there is none or it no longer loads.
+  std::pair<cl_program, std::string> load_cached(const std::string& key, const std::string& name) {
+    if (!binary_cache_) return {nullptr, ""};
+    fs::path dir = fs::path(cache_dir("opencl"));
+    std::string binary = key, function = name;
+    std::ifstream ref(dir / (key + ".ref"));
+    if (ref) std::getline(ref, binary), std::getline(ref, function);
+    std::lock_guard<std::mutex> lock(loaded_mu_);
+    auto it = loaded_.find(binary);
+    if (it == loaded_.end()) {
+      std::ifstream in(dir / (binary + ".bin"), std::ios::binary);
+      if (!in) return {nullptr, ""};
       std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data());
       size_t n = bytes.size();
-      cl_int status;
-      program = clCreateProgramWithBinary(context_, 1, &found_.device, &n, &p, &status, &e);
+      cl_int e, status;
+      cl_program program = clCreateProgramWithBinary(context_, 1, &found_.device, &n, &p, &status, &e);
       if (e != CL_SUCCESS || status != CL_SUCCESS || clBuildProgram(program, 1, &found_.device, "", nullptr, nullptr) != CL_SUCCESS) {
         if (program) clReleaseProgram(program);
-        program = nullptr;
+        return {nullptr, ""};
       }
+      it = loaded_.emplace(binary, program).first;  // kept: other kernels may live in it
     }
-    if (!program) {
-      const char* text = source.c_str();
-      program = clCreateProgramWithSource(context_, 1, &text, nullptr, &e);
-      ok(e, "clCreateProgramWithSource");
-      if (clBuildProgram(program, 1, &found_.device, "-cl-std=CL1.2", nullptr, nullptr) != CL_SUCCESS) {
-        size_t n = 0;
-        clGetProgramBuildInfo(program, found_.device, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
-        std::string log(n, '\0');
-        clGetProgramBuildInfo(program, found_.device, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr);
-        clReleaseProgram(program);
-        std::ofstream(src) << source;
-        throw Error("opencl: kernel " + kernel.name + " failed to build on " + info_.name + " (source: " + src.string() + "):\n" + log);
-      }
-      size_t size = 0;
-      clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
-      std::string bytes(size, '\0');
-      unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
-      if (binary_cache_ && size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS)
-        write_atomically(bin.string(), bytes);  // concurrent processes may build the same kernel
-    }
-    cl_kernel k = clCreateKernel(program, kernel.name.c_str(), &e);
+    clRetainProgram(it->second);
+    return {it->second, function};
+  }
+
+  std::unique_ptr<Program> make_program(cl_program program, const std::string& function, const Kernel& kernel, std::string source) {
+    cl_int e;
+    cl_kernel k = clCreateKernel(program, function.c_str(), &e);
     ok(e, "clCreateKernel");
+    clRetainProgram(program);
     return std::make_unique<ClProgram>(queue_, program, k, std::move(source), std::max<int64_t>(1, kernel.global_size), kernel.local_size,
                                        finish_each_launch_);
   }
-  void synchronize() override { ok(clFinish(queue_), "clFinish"); }
 
   // Frees every pooled buffer; true when there was any.
   bool drain_pool() {
@@ -279,6 +338,8 @@ class ClDevice : public Device {
   std::unordered_map<size_t, std::vector<cl_mem>> pool_;
   std::unordered_map<cl_mem, size_t> sizes_;
   size_t pooled_bytes_ = 0;
+  std::mutex loaded_mu_;
+  std::unordered_map<std::string, cl_program> loaded_;  // binaries loaded from the cache, by key
 };
 
 uint32_t abi_version() { return kPluginAbiVersion; }

@@ -14,7 +14,7 @@
 namespace lathe {
 
 // Bump whenever anything in this file, kernel.h, symbolic.h or graph.h changes layout.
-constexpr uint32_t kPluginAbiVersion = 3;
+constexpr uint32_t kPluginAbiVersion = 4;
 
 struct DeviceInfo {
   std::string name;             // e.g. "cpu: AMD EPYC 7B13 (2 threads)"
@@ -48,6 +48,13 @@ class Device {
   virtual void copy_in(void* dst, const void* host, size_t bytes) = 0;
   virtual void copy_out(void* host, const void* src, size_t bytes) = 0;
   virtual std::unique_ptr<Program> compile(const Kernel& kernel) = 0;
+  // Several kernels at once, programs in the same order. Backends whose compiler costs much
+  // per call build them as one program; by default each is compiled on its own.
+  virtual std::vector<std::unique_ptr<Program>> compile_many(const std::vector<const Kernel*>& kernels) {
+    std::vector<std::unique_ptr<Program>> out;
+    for (const Kernel* k : kernels) out.push_back(compile(*k));
+    return out;
+  }
   virtual void synchronize() = 0;
 
   const std::string& backend() const { return backend_; }

@@ -30,6 +30,7 @@ struct RuntimeStats {
   int64_t copies = 0;
   double device_seconds = 0;     // kernel time, summed when kernels are timed (LATHE_DEBUG >= 1)
   double search_seconds = 0;     // spent timing candidate kernels (LATHE_SEARCH)
+  double compile_seconds = 0;    // wall time spent compiling programs (cache hits included)
   // Device memory held by buffers, and the most held at once since the last reset_peak().
   std::atomic<int64_t> bytes_live{0}, bytes_peak{0};
   void reset_peak() { bytes_peak = bytes_live.load(); }
