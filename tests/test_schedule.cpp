@@ -36,6 +36,28 @@ TEST_P(Fusion, MatmulBiasReluIsOneKernel) {
   EXPECT_TRUE(close(y, want, {1e-5, 1e-5}));
 }
 
+// A residual stream h += norm(h) @ W_i over eight layers: without storing sums, layer i's norm
+// would recompute h from all i earlier outputs (every layer a new, wider kernel). Every other
+// partial sum is stored instead (it reads three stored values of h's size).
+TEST_P(Fusion, ResidualStreamsAreStoredRatherThanRecomputedByEveryLayer) {
+  const int layers = 8;
+  ref::Array xa = ref::random({16, 32}, rng), h = xa;
+  Tensor x = ref::tensor(xa), t = x;
+  for (int i = 0; i < layers; ++i) {
+    ref::Array wa = ref::random({32, 32}, rng, -0.2, 0.2);
+    Tensor normed = t / ((t * t).mean({1}, true) + 1.0).sqrt();  // a norm, as before each layer of a transformer
+    t = t + normed.matmul(ref::tensor(wa));
+    ref::Array ms = ref::reduce(ref::unary(h, [](double v) { return v * v; }), {1}, true, 0, [](double a, double b) { return a + b; });
+    ref::Array n = ref::binary(h, ms, [](double v, double m) { return v / std::sqrt(m / 32 + 1.0); });
+    h = ref::binary(h, ref::matmul(n, wa), [](double a, double b) { return a + b; });
+  }
+  std::vector<ScheduleItem> items = create_schedule({t.node().get()});
+  int stored_sums = 0;
+  for (auto& item : items) stored_sums += item.node->op == Op::Add;
+  EXPECT_GE(stored_sums, layers / 2 - 1);
+  EXPECT_TRUE(close(t, h, {1e-4, 1e-4}));
+}
+
 TEST_P(Fusion, SoftmaxIsAtMostThreeKernels) {
   Tensor x = input({8, 33});
   Tensor e = (x - x.max({-1}, true)).exp();

@@ -7,7 +7,9 @@
 //   - it is a computed value broadcast (EXPAND) inside a reduction's input: otherwise every
 //     iteration that sees a copy recomputes it, e.g. once per output column of a matmul;
 //   - it is the value of an ASSIGN that reads the target through a movement op (in-place
-//     writes would otherwise race with reads of other elements).
+//     writes would otherwise race with reads of other elements);
+//   - it is elementwise, has two or more consumers and already reads three or more stored
+//     values of its size (a residual stream: otherwise recomputed by every later kernel).
 // Everything else, movement ops included, is inlined into its consumers as index arithmetic.
 #include <unordered_map>
 #include <unordered_set>
@@ -34,6 +36,28 @@ bool reads_through_movement(Node* value, Node* target, const std::unordered_set<
     for (auto& s : n->src) stack.push_back({s.get(), moved || is_movement(n->op) || n->op == Op::Reduce});
   }
   return false;
+}
+
+constexpr int kStoreAfterInputs = 3;
+
+// How many distinct stored values of n's size n's inline expression reads (elementwise ops and
+// movement, not into reductions), counting up to `enough`.
+int full_size_inputs(Node* n, const std::unordered_set<Node*>& realize, int enough) {
+  const int64_t size = numel(n->shape);
+  std::unordered_set<Node*> seen, inputs;
+  std::vector<Node*> stack = {n};
+  while (!stack.empty() && static_cast<int>(inputs.size()) < enough) {
+    Node* c = stack.back();
+    stack.pop_back();
+    if (!seen.insert(c).second) continue;
+    if (c != n && (c->buffer || realize.count(c))) {
+      if (numel(c->shape) == size) inputs.insert(c);
+      continue;
+    }
+    if (c == n || is_elementwise(c->op) || is_movement(c->op))
+      for (auto& s : c->src) stack.push_back(s.get());
+  }
+  return static_cast<int>(inputs.size());
 }
 
 }  // namespace
@@ -107,6 +131,14 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
       for (auto& src : n->src) stack.push_back(src.get());
     }
   }
+  // An elementwise value read by two consumers that already sums up several full-size stored
+  // inputs is stored once: otherwise a chain of them (a residual stream, its gradient) is
+  // recomputed by every kernel that reads it, each layer's kernels reading one more buffer and
+  // each being a new program to compile.
+  for (Node* n : order)
+    if (!n->buffer && !realize.count(n) && is_elementwise(n->op) && consumers[n].size() >= 2 &&
+        full_size_inputs(n, realize, kStoreAfterInputs) >= kStoreAfterInputs)
+      realize.insert(n);
   for (Node* n : order)
     if (n->op == Op::Assign && !n->buffer && reads_through_movement(n->src[1].get(), n->src[0].get(), realize))
       realize.insert(n->src[1].get());
