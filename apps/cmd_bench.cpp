@@ -39,6 +39,7 @@ struct Options {
   int repeat = 5;
   int64_t megs = 64;
   std::vector<std::string> presets = {"cpu"};
+  std::vector<std::string> attention;  // BxHxTxD shapes (none: 16x6x256x64 on GPUs, 2x6x256x64 otherwise)
   std::string python = "python3", torch_device = "cpu", torch_ref, torch_ref_data;
 };
 
@@ -103,17 +104,22 @@ void row(const std::string& what, double ours, const char* unit, const std::vect
   fmt::print("{}\n", line);
 }
 
+void bench_attention(const Options& o, Device* device, const std::string& att, const std::string& tname,
+                     const std::function<double(const std::string&, double)>& t);
+
 void bench_kernels(const Options& o, Device* device) {
   const bool gpu = device->info().max_local_size > 1;
   const int64_t rows = 8192, cols = 1024;
-  const int64_t B = gpu ? 16 : 2, H = 6, T = 256, D = 64;
-  std::string att = fmt::format("{}x{}x{}x{}", B, H, T, D);
+  std::vector<std::string> shapes = o.attention;
+  if (shapes.empty()) shapes.push_back(gpu ? "16x6x256x64" : "2x6x256x64");
   std::vector<std::string> specs;
   for (int64_t n : o.sizes) specs.push_back("matmul:" + std::to_string(n));
   specs.push_back("elementwise:" + std::to_string(o.megs << 20));
   specs.push_back(fmt::format("softmax:{}x{}", rows, cols));
-  specs.push_back("attention:" + att);
-  specs.push_back("attention_bwd:" + att);
+  for (auto& att : shapes) {
+    specs.push_back("attention:" + att);
+    specs.push_back("attention_bwd:" + att);
+  }
   std::string version, why;
   std::map<std::string, double> torch = torch_anchor(o, specs, version, why);
   std::string tname = torch.empty() ? "" : "PyTorch " + version;
@@ -149,11 +155,19 @@ void bench_kernels(const Options& o, Device* device) {
   ours = best_seconds(o.repeat, [&] { ops::softmax(s, -1).realize(), device->synchronize(); });
   row(fmt::format("softmax f32 {}x{}", rows, cols), sbytes / ours * 1e-9, "GB/s", {{tname, t(fmt::format("softmax:{}x{}", rows, cols), sbytes * 1e-9)}});
 
-  // Causal attention: 4*B*H*T*T*D FLOPs forward (two matmuls), counted as if unmasked.
+  for (auto& att : shapes) bench_attention(o, device, att, tname, t);
+}
+
+// Causal attention: 4*B*H*T*T*D FLOPs forward (two matmuls), counted as if unmasked.
+void bench_attention(const Options& o, Device* device, const std::string& att, const std::string& tname,
+                     const std::function<double(const std::string&, double)>& t) {
+  int64_t B, H, T, D;
+  if (std::sscanf(att.c_str(), "%ldx%ldx%ldx%ld", &B, &H, &T, &D) != 4 || B < 1 || H < 1 || T < 1 || D < 1)
+    throw Error("lathe bench: --attention '" + att + "' is not BxHxTxD (e.g. 16x6x256x64)");
   Tensor q = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(), k = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(),
          v = Tensor::rand({B, H, T, D}, DType::Float32, device).realize();
   double aflop = 4.0 * B * H * T * T * D;
-  ours = best_seconds(o.repeat, [&] { ops::scaled_dot_product_attention(q, k, v, true).realize(), device->synchronize(); });
+  double ours = best_seconds(o.repeat, [&] { ops::scaled_dot_product_attention(q, k, v, true).realize(), device->synchronize(); });
   row("attention fwd " + att, aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention:" + att, aflop * 1e-9)}});
   Tensor qg = q.detach().requires_grad_(), kg = k.detach().requires_grad_(), vg = v.detach().requires_grad_();
   ours = best_seconds(o.repeat, [&] {
@@ -223,6 +237,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--sizes", o.sizes, "square matmul sizes")->capture_default_str()->delimiter(',');
   cmd->add_option("--repeat", o.repeat, "timed runs per benchmark (the best counts)")->capture_default_str();
   cmd->add_option("--elementwise-mi", o.megs, "elements of the elementwise benchmark, in units of 2^20")->capture_default_str();
+  cmd->add_option("--attention", o.attention, "causal attention shapes BxHxTxD to time (default 16x6x256x64 on GPUs, 2x6x256x64 otherwise)")
+      ->delimiter(',');
   cmd->add_option("--presets", o.presets, "training steps to time: cpu, gpu (none: empty)")->capture_default_str()->delimiter(',');
   cmd->add_option("--python", o.python, "Python with torch for the PyTorch anchors")->capture_default_str();
   cmd->add_option("--torch-device", o.torch_device, "where PyTorch runs: cpu or cuda")->capture_default_str();

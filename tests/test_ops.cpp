@@ -7,6 +7,7 @@
 #include "lathe/ops/nn.h"
 #include "lathe/ops/optim.h"
 #include "lathe/ops/rope.h"
+#include "lathe/runtime.h"
 
 namespace lathe::test {
 namespace {
@@ -172,6 +173,35 @@ TEST_P(Ops, CausalAttentionWithGroupedQueries) {
   }
   Tensor q = Tensor::zeros({1, 3, 2, 4}), k = Tensor::zeros({1, 2, 2, 4});
   EXPECT_THROW(ops::scaled_dot_product_attention(q, k, k), Error);
+}
+
+// At long sequences (T >= 4 (D + D / group), and score matrices over LATHE_RECOMPUTE_MIB, here
+// 0) the scores are recomputed inside each reduction that reads them: neither the forward nor
+// the backward stores a T x T matrix per head.
+TEST_P(Ops, LongSequenceAttentionNeverStoresScoresPerHead) {
+  struct Env {
+    Env() { setenv("LATHE_RECOMPUTE_MIB", "0", 1); }
+    ~Env() { unsetenv("LATHE_RECOMPUTE_MIB"); }
+  } env;
+  const int64_t H = 2, T = 256, D = 8;
+  ref::Array q = ref::random({1, H, T, D}, rng), k = ref::random({1, 1, T, D}, rng), v = ref::random({1, 1, T, D}, rng);
+  Tensor tq = ref::tensor(q).realize().requires_grad_(), tk = ref::tensor(k).realize().requires_grad_(),
+         tv = ref::tensor(v).realize().requires_grad_();
+  Tensor out = ops::scaled_dot_product_attention(tq, tk, tv);
+  for (auto& item : create_schedule({out.node().get()}))
+    EXPECT_LT(numel(item.node->shape), H * T * T) << "stored " << op_name(item.node->op) << " " << to_string(item.node->shape);
+  EXPECT_TRUE(close(out, ref_attention(q, k, v), {1e-5, 1e-5}));
+  // The backward's largest buffers are the mask ([T, T] booleans shared by the heads) and
+  // [H, T, D] values: far below one float32 score matrix per head.
+  Tensor loss = (out * out).sum();
+  int64_t live = runtime_stats().bytes_live;
+  runtime_stats().reset_peak();
+  loss.backward();
+  EXPECT_LT(runtime_stats().bytes_peak - live, H * T * T * 4 / 2);
+  // Gradients against finite differences of the float64 reference, at a smaller size.
+  GradCase c{"long attention", [](auto& t) { return ops::scaled_dot_product_attention(t[0], t[1], t[2]); },
+             [](auto& a) { return ref_attention(a[0], a[1], a[2]); }, {{1, 2, 64, 4}, {1, 1, 64, 4}, {1, 1, 64, 4}}};
+  check_case(c, rng);
 }
 
 TEST_P(Ops, Gradients) {

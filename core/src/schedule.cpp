@@ -11,6 +11,7 @@
 //   - it is elementwise, has two or more consumers and already reads three or more stored
 //     values of its size (a residual stream: otherwise recomputed by every later kernel).
 // Everything else, movement ops included, is inlined into its consumers as index arithmetic.
+#include <cstdlib>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -39,6 +40,77 @@ bool reads_through_movement(Node* value, Node* target, const std::unordered_set<
 }
 
 constexpr int kStoreAfterInputs = 3;
+
+// A short reduction (attention's scores: a dot product of length D per element) whose result
+// dwarfs what it reads (B*H*T*T against B*H*T*D twice), that only feeds further reductions and
+// that would take at least LATHE_RECOMPUTE_MIB of memory (default 256) is recomputed inside
+// each of them instead of being stored: the T x T matrices never reach memory. Dwarfs means
+// at least kRecomputeRatio times the elements of its stored inputs: T >= 4 * (D + D / heads
+// per key head). Recomputing costs time (the kernels that read scores each redo the dot
+// products), so smaller matrices are stored.
+constexpr int64_t kShortReduce = 128, kRecomputeRatio = 4;
+
+int64_t recompute_bytes() {
+  const char* v = std::getenv("LATHE_RECOMPUTE_MIB");  // read each time: tests change it
+  return (v ? std::atoll(v) : 256) << 20;
+}
+
+bool recomputable(Node* r, const std::unordered_map<Node*, std::vector<Node*>>& consumers, const std::unordered_set<Node*>& realize) {
+  int64_t length = 1;
+  for (int64_t a : r->arg) length *= r->src[0]->shape[a];
+  if (length > kShortReduce || numel(r->shape) * static_cast<int64_t>(itemsize(r->dtype)) < recompute_bytes()) return false;
+  // Its inputs: stored values reached through elementwise ops and movement only.
+  int64_t read = 0;
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack = {r->src[0].get()};
+  while (!stack.empty()) {
+    Node* c = stack.back();
+    stack.pop_back();
+    if (!seen.insert(c).second) continue;
+    if (c->buffer || realize.count(c)) {
+      read += numel(c->shape);
+      continue;
+    }
+    if (c->op == Op::Const) continue;
+    if (!is_elementwise(c->op) && !is_movement(c->op) && c->op != Op::Detach) return false;
+    for (auto& s : c->src) stack.push_back(s.get());
+  }
+  if (numel(r->shape) < kRecomputeRatio * std::max<int64_t>(read, 1)) return false;
+  // Its uses: through elementwise ops and movement into reductions (at least one) or stored nodes.
+  bool into_reduce = false;
+  seen.clear();
+  stack.assign({r});
+  while (!stack.empty()) {
+    Node* c = stack.back();
+    stack.pop_back();
+    if (!seen.insert(c).second) continue;
+    auto it = consumers.find(c);
+    if (c != r && (realize.count(c) || it == consumers.end())) {
+      if (!realize.count(c)) return false;  // unreachable for a graph under realize roots
+      continue;
+    }
+    for (Node* u : it->second) {
+      if (u->op == Op::Reduce) into_reduce = true;
+      else if (realize.count(u) || is_elementwise(u->op) || is_movement(u->op) || u->op == Op::Detach) stack.push_back(u);
+      else return false;
+    }
+  }
+  return into_reduce;
+}
+
+// Whether n's inline expression (up to stored nodes) contains one of `recomputed`.
+bool reads_recomputed(Node* n, const std::unordered_set<Node*>& recomputed, const std::unordered_set<Node*>& realize) {
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack = {n};
+  while (!stack.empty()) {
+    Node* c = stack.back();
+    stack.pop_back();
+    if (!seen.insert(c).second || (c != n && (c->buffer || realize.count(c)))) continue;
+    if (recomputed.count(c)) return true;
+    for (auto& s : c->src) stack.push_back(s.get());
+  }
+  return false;
+}
 
 // How many distinct stored values of n's size n's inline expression reads (elementwise ops and
 // movement, not into reductions), counting up to `enough`.
@@ -88,8 +160,11 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
            to->op == Op::Permute || to->op == Op::Flip || to->op == Op::Shrink ||
            (to->op == Op::Reshape && numel(to->shape) == numel(from->shape));
   };
+  std::unordered_set<Node*> recomputed;
+  for (Node* n : order)
+    if (!n->buffer && n->op == Op::Reduce && !realize.count(n) && recomputable(n, consumers, realize)) recomputed.insert(n);
   for (Node* n : order) {
-    if (n->buffer || n->op != Op::Reduce || realize.count(n)) continue;
+    if (n->buffer || n->op != Op::Reduce || realize.count(n) || recomputed.count(n)) continue;
     std::unordered_set<Node*> ends, seen;
     std::vector<Node*> stack = {n};
     bool fuse = true;
@@ -123,7 +198,9 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
       if (n->op == Op::Expand && numel(n->shape) != numel(n->src[0]->shape)) {
         Node* s = n->src[0].get();
         while (is_movement(s->op) && !s->buffer && !realize.count(s)) s = s->src[0].get();
-        if (!s->buffer && (is_elementwise(s->op) || s->op == Op::Detach)) {
+        // Except a value built on a recomputed reduction: storing it would store the matrix
+        // that recomputing avoids; the kernel computes it once per register tile instead.
+        if (!s->buffer && (is_elementwise(s->op) || s->op == Op::Detach) && !reads_recomputed(s, recomputed, realize)) {
           realize.insert(s);
           continue;
         }
