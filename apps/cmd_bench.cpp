@@ -170,8 +170,9 @@ void bench_attention(const Options& o, Device* device, const std::string& att, c
   double ours = best_seconds(o.repeat, [&] { ops::scaled_dot_product_attention(q, k, v, true).realize(), device->synchronize(); });
   row("attention fwd " + att, aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention:" + att, aflop * 1e-9)}});
   Tensor qg = q.detach().requires_grad_(), kg = k.detach().requires_grad_(), vg = v.detach().requires_grad_();
+  Tensor g = Tensor::rand({B, H, T, D}, DType::Float32, device).realize();  // an output gradient that varies, as in training
   ours = best_seconds(o.repeat, [&] {
-    ops::scaled_dot_product_attention(qg, kg, vg, true).sum().backward();
+    (ops::scaled_dot_product_attention(qg, kg, vg, true) * g).sum().backward();
     device->synchronize();
   });
   row("attention fwd+bwd " + att, 3 * aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention_bwd:" + att, 3 * aflop * 1e-9)}});
