@@ -41,6 +41,7 @@ case "${1:-}" in
   bench)
     # Kernels and the gpu preset's training step, PyTorch (CUDA) measured in the same run.
     "$lathe" bench --backend opencl --sizes 1024,4096 --repeat 5 --elementwise-mi 256 --presets gpu --python python3 \
+      --attention 16x6x256x64,1x8x4096x64 \
       --torch-device cuda --torch-ref "$root/.device/ref_shakespeare.py" --torch-ref-data "$root/.device/tinyshakespeare.txt" \
       2>&1 | grep -v Warning | tee "$out/bench_lathe.txt"
     ;;
@@ -54,7 +55,8 @@ case "${1:-}" in
     [ "${3:-}" = "cold" ] && rm -rf "$LATHE_CACHE_DIR"  # time to target including every compile
     rm -rf "$root/build-device/run_gpu"  # a fresh run, not a resumed one
     timeout "$secs" "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
-      --set checkpoint.dir="$root/build-device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG | tail -25 | tee "$out/mlperf_lathe.txt" || true
+      --set checkpoint.dir="$root/build-device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG > "$out/mlperf_lathe.txt" || true
+    grep -E "first step|reached|step +(25|50|250|500)/|device memory" "$out/mlperf_lathe.txt" || true
     [ "${4:-}" = "notorch" ] && exit 0
     PRESET=gpu REF_OUT="$out" timeout 150 python3 .device/ref_shakespeare.py fp32 5000 .device/tinyshakespeare.txt 1.55 2>&1 | tail -8 | tee "$out/mlperf_torch.txt" || true
     ;;
