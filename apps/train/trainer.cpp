@@ -132,6 +132,7 @@ TrainResult train(const TrainConfig& c) {
   for (int64_t step = state.step; step < c.steps; ++step) {
     auto step_start = Clock::now();
     const double device_before = runtime_stats().device_seconds;
+    const std::pair<double, int64_t> compile_before{runtime_stats().compile_seconds, runtime_stats().kernels_compiled};
     runtime_stats().reset_peak();
     double lr = ops::lr_at(schedule, step);
     TrainStep::Result r;
@@ -153,7 +154,7 @@ TrainResult train(const TrainConfig& c) {
     if (step == first_step) {
       log.info("device memory: {:.1f} MiB at the peak of the first step", static_cast<double>(runtime_stats().bytes_peak) / (1 << 20));
       log.info("first step: {:.1f} s, {:.1f} s of it building {} kernels (disk-cache hits included)", seconds_since(step_start),
-               runtime_stats().compile_seconds, runtime_stats().kernels_compiled);
+               runtime_stats().compile_seconds - compile_before.first, runtime_stats().kernels_compiled - compile_before.second);
     }
     if (debug_level() >= 1) {
       // Kernels are timed one by one at this level, so wall time = host time + device time.
