@@ -205,6 +205,33 @@ TEST_P(WorkGroups, PartialAccumulatorsAgree) {
   }
 }
 
+// Float32 maxima with partial accumulators run on ordered integer keys: NaN anywhere in a row
+// wins, infinities and signed values keep their order, a row of -inf stays -inf.
+TEST_P(WorkGroups, PartialMaximaKeepFloatOrderAndNaN) {
+  ref::Array xa = ref::random({6, 64}, rng, -100, 100);
+  xa.v[0 * 64 + 37] = NAN;
+  for (int j = 0; j < 64; ++j) xa.v[1 * 64 + j] = -INFINITY;
+  xa.v[2 * 64 + 5] = INFINITY;
+  for (int j = 0; j < 64; ++j) xa.v[3 * 64 + j] = -1.0 - j * 1e-3;  // all negative: the largest is -1
+  xa.v[4 * 64 + 63] = -NAN;  // a NaN with the sign bit set
+  for (int j = 0; j < 64; ++j) xa.v[5 * 64 + j] = j == 9 ? 0.0 : -0.0;
+  Tensor m = input(xa).max({1});
+  std::vector<float> want = {NAN, -INFINITY, INFINITY, -1.0f, NAN, 0.0f};
+  for (int64_t split : {1, 4, 16}) {
+    LoweringOptions opt;
+    opt.flatten_outer = default_device()->info().parallel_all_outer_loops;
+    opt.reduce_split = split;
+    std::vector<float> got = lowered(m, &opt).run();
+    for (int r = 0; r < 6; ++r) {
+      if (std::isnan(want[r])) EXPECT_TRUE(std::isnan(got[r])) << "row " << r << ", " << split << " partial accumulators";
+      else EXPECT_EQ(got[r], want[r]) << "row " << r << ", " << split << " partial accumulators";
+    }
+  }
+  ref::Array plain = ref::random({6, 64}, rng);
+  EXPECT_TRUE(near(lowered(input(plain).max({1})).run(),
+                   ref::reduce(plain, {1}, false, -INFINITY, [](double a, double b) { return std::max(a, b); }), {0, 0}));
+}
+
 TEST_P(WorkGroups, LargeElementwiseOpsUseVectorAccess) {
   ref::Array xa = ref::random({256, 1024}, rng);
   Tensor y = input(xa) * 2 + 1;

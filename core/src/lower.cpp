@@ -65,6 +65,13 @@ Inst make_const(DType dtype, double value) {
   return in;
 }
 
+Inst make_const_acc(DType dtype, double init) {
+  Inst acc{IOp::DefineAcc, dtype};
+  if (is_float(dtype)) acc.fvalue = init;
+  else acc.ivalue = static_cast<int64_t>(init);
+  return acc;
+}
+
 int64_t reduce_length(const Node* r) {
   int64_t n = 1;
   for (int64_t a : r->arg) n *= r->src[0]->shape[a];
@@ -224,9 +231,14 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
     return;
   }
   // `split` partial accumulators along the innermost reduced axis: independent chains the C
-  // compiler turns into one vector accumulator, combined after the loop.
+  // compiler turns into one vector accumulator, combined after the loop. A float32 maximum
+  // runs on ordered integer keys (see max_key): an integer max vectorizes where a NaN-propagating
+  // float select does not, and the key order puts NaN above everything, so NaN still wins.
+  const bool keyed = r->reduce_op == Op::Max && r->dtype == DType::Float32;
+  const DType acc_type = keyed ? DType::Int32 : r->dtype;
   std::vector<std::vector<int>> partial(accs.size());
   for (size_t a = 0; a < accs.size(); ++a) {
+    if (keyed) k_.insts[accs[a].first] = make_const_acc(DType::Int32, static_cast<double>(kNegInfKey));
     partial[a].push_back(accs[a].first);
     const Inst init = k_.insts[accs[a].first];  // a copy: emit() may move the instructions
     for (int64_t l = 1; l < split; ++l) partial[a].push_back(emit(init, false));
@@ -246,7 +258,8 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
     for (int64_t l = 0; l < split; ++l) {
       rvars.back() = expr_add(outer, l);
       int value = lower(r->src[0].get(), reduce_src_ctx(r, accs[a].second, rvars));
-      emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {partial[a][l], value}}, false);
+      if (keyed) value = max_key(value);
+      emit(Inst{IOp::AccUpdate, acc_type, r->reduce_op, {partial[a][l], value}}, false);
     }
   for (size_t i = 0; i < r->arg.size(); ++i) close_range();
   const Op combine = r->reduce_op == Op::Add ? Op::Add : Op::Max;
@@ -254,12 +267,32 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
     std::vector<int> level = partial[a];
     while (level.size() > 1) {  // a tree: the same association for every output
       std::vector<int> next;
-      for (size_t i = 0; i + 1 < level.size(); i += 2) next.push_back(emit(Inst{IOp::Alu, r->dtype, combine, {level[i], level[i + 1]}}, false));
+      for (size_t i = 0; i + 1 < level.size(); i += 2) next.push_back(emit(Inst{IOp::Alu, acc_type, combine, {level[i], level[i + 1]}}, false));
       if (level.size() % 2) next.push_back(level.back());
       level = next;
     }
-    accs[a].first = level[0];
+    accs[a].first = keyed ? from_max_key(level[0]) : level[0];
   }
+}
+
+// Ordered keys of float32 values: the bits as int32, with the magnitude bits of negative
+// numbers flipped, so that integer order is float order (-inf < ... < -0 < +0 < ... < +inf),
+// and every NaN mapped to INT32_MAX, above +inf. The inverse of a key is the same flip; the
+// key of NaN comes back as a NaN.
+int Lowerer::max_key(int value) {
+  auto alu = [&](DType t, Op op, std::vector<int> src) { return emit(Inst{IOp::Alu, t, op, std::move(src)}, true); };
+  auto i32 = [&](double c) { return emit(make_const(DType::Int32, c), true); };
+  int bits = alu(DType::Int32, Op::Bitcast, {value});
+  int flip = alu(DType::Int32, Op::And, {alu(DType::Int32, Op::Shr, {bits, i32(31)}), i32(0x7fffffff)});
+  int key = alu(DType::Int32, Op::Xor, {bits, flip});
+  return alu(DType::Int32, Op::Where, {alu(DType::Bool, Op::CmpNe, {value, value}), i32(0x7fffffff), key});
+}
+
+int Lowerer::from_max_key(int key) {
+  auto alu = [&](DType t, Op op, std::vector<int> src) { return emit(Inst{IOp::Alu, t, op, std::move(src)}, false); };
+  auto i32 = [&](double c) { return emit(make_const(DType::Int32, c), false); };
+  int flip = alu(DType::Int32, Op::And, {alu(DType::Int32, Op::Shr, {key, i32(31)}), i32(0x7fffffff)});
+  return alu(DType::Float32, Op::Bitcast, {alu(DType::Int32, Op::Xor, {key, flip})});
 }
 
 int Lowerer::new_var(const std::string& prefix) {

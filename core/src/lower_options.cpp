@@ -38,6 +38,25 @@ Reuse analyze_reuse(const Lowerer& trial, const Shape& S) {
   return r;
 }
 
+// Two output axes of a matmul: one operand runs along the first and not the second, another
+// along the second and not the first, so a tile over both reuses each operand's loads. A
+// reduction whose only reused operand is a broadcast vector (a norm's weight, a mask shared
+// by heads) has reused axes but no such pair: it is a row reduction, not a matmul.
+std::pair<int, int> matmul_axes(const Lowerer& trial, const Reuse& reuse) {
+  auto along = [&](const Expr& e, int d) { return expr_coefficient(e, trial.outer_var_[d]) != 0; };
+  for (size_t i = 0; i < reuse.tile_axes.size(); ++i)
+    for (size_t j = i + 1; j < reuse.tile_axes.size(); ++j) {
+      int n = reuse.tile_axes[i], m = reuse.tile_axes[j];
+      bool first = false, second = false;
+      for (auto& e : trial.reduce_loads_) {
+        first |= along(e, n) && !along(e, m);
+        second |= along(e, m) && !along(e, n);
+      }
+      if (first && second) return {n, m};
+    }
+  return {-1, -1};
+}
+
 LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
   const Shape& S = value->shape;
   LoweringOptions opt;
@@ -95,9 +114,10 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   // chain of scalar adds or NaN-propagating maxes.
   int64_t tile = 1;
   for (int64_t u : opt.upcast) tile *= u;
-  // (Sums only: GCC 12 does not vectorize groups of NaN-propagating max selects.)
+  // Sums, and float32 maxima (on integer keys: GCC 12 does not vectorize NaN-propagating
+  // float selects); other maxima stay single chains.
   bool contiguous_run = !trial.top_reduce_vars_.empty();
-  for (Node* r : trial.top_reduces_) contiguous_run &= r->reduce_op == Op::Add;
+  for (Node* r : trial.top_reduces_) contiguous_run &= r->reduce_op == Op::Add || r->dtype == DType::Float32;
   for (int v : trial.top_reduce_vars_) {
     bool any = false;
     for (auto& e : trial.reduce_loads_) any |= v >= 0 && expr_coefficient(e, v) == 1;
@@ -113,25 +133,6 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
       }
   }
   return opt;
-}
-
-// Two output axes of a matmul: one operand runs along the first and not the second, another
-// along the second and not the first, so a tile over both reuses each operand's loads. A
-// reduction whose only reused operand is a broadcast vector (a norm's weight, a mask shared
-// by heads) has reused axes but no such pair: it is a row reduction, not a matmul.
-std::pair<int, int> matmul_axes(const Lowerer& trial, const Reuse& reuse) {
-  auto along = [&](const Expr& e, int d) { return expr_coefficient(e, trial.outer_var_[d]) != 0; };
-  for (size_t i = 0; i < reuse.tile_axes.size(); ++i)
-    for (size_t j = i + 1; j < reuse.tile_axes.size(); ++j) {
-      int n = reuse.tile_axes[i], m = reuse.tile_axes[j];
-      bool first = false, second = false;
-      for (auto& e : trial.reduce_loads_) {
-        first |= along(e, n) && !along(e, m);
-        second |= along(e, m) && !along(e, n);
-      }
-      if (first && second) return {n, m};
-    }
-  return {-1, -1};
 }
 
 // The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.

@@ -25,6 +25,8 @@ struct Ctx {
 // The context of a movement op's source for a given context of the op's output.
 Ctx map_ctx(const Node* n, const Ctx& c);
 Inst make_const(DType dtype, double value);
+Inst make_const_acc(DType dtype, double init);  // a DefineAcc with its initial value
+constexpr int32_t kNegInfKey = static_cast<int32_t>(0x807fffffu);  // max_key(-inf)
 double reduce_identity(Op reduce_op, DType dtype);
 int64_t reduce_length(const Node* r);  // iterations of a reduction: the product of its reduced extents
 
@@ -65,6 +67,8 @@ class Lowerer {
   void open_output_loops(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
                          std::string& name);
   void reduce_in_loops(Node* r, Accs& accs, int64_t split);
+  int max_key(int value);     // float32 register -> its ordered int32 key
+  int from_max_key(int key);  // and back
 
   // lower_groups.cpp: work-groups instead of loops.
   void open_groups(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
