@@ -23,8 +23,9 @@ std::vector<Tensor> TrainStep::device_step(const std::vector<Tensor>& windows) {
     loss.backward();
     out.push_back(loss);
   }
-  out.push_back(ops::clip_grad_norm(params_, grad_clip_ > 0 ? grad_clip_ : 1e30));
-  optimizer_.update();
+  ops::GradNorm clip = ops::grad_norm(params_, grad_clip_ > 0 ? grad_clip_ : 1e30);
+  out.push_back(clip.norm);
+  optimizer_.update(clip.scale);  // clipped as they are read: no pass that rewrites the gradients
   return out;
 }
 

@@ -40,14 +40,21 @@ void AdamW::prepare_step() {
          params_.empty() ? nullptr : params_[0].device());
 }
 
-void AdamW::update() {
+// The gradient as the update reads it: scaled by `grad_scale` when given.
+static Tensor scaled_grad(const Tensor& p, const Tensor& grad_scale) {
+  Tensor g = p.grad();
+  if (!g.defined() || !grad_scale.defined()) return g;
+  return g * grad_scale.reshape({}).cast(g.dtype()).broadcast_to(g.shape());
+}
+
+void AdamW::update(const Tensor& grad_scale) {
   NoGradGuard no_grad;
   check(hyper_.defined(), "AdamW::update(): call prepare_step() first");
   const auto& o = options_;
   std::vector<Tensor> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
-    Tensor g = p.grad();
+    Tensor g = scaled_grad(p, grad_scale);
     if (!g.defined()) continue;
     Tensor decayed = decay_[i] && o.weight_decay != 0 ? p * element(hyper_, 0, p) : p;
     Tensor m = m_[i] + (g - m_[i]) * (1 - o.beta1);
@@ -74,13 +81,13 @@ void SGD::prepare_step() {
   upload(hyper_, {static_cast<float>(lr_)}, params_.empty() ? nullptr : params_[0].device());
 }
 
-void SGD::update() {
+void SGD::update(const Tensor& grad_scale) {
   NoGradGuard no_grad;
   check(hyper_.defined(), "SGD::update(): call prepare_step() first");
   std::vector<Tensor> updated;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
-    Tensor g = p.grad();
+    Tensor g = scaled_grad(p, grad_scale);
     if (!g.defined()) continue;
     if (weight_decay_ != 0) g = g + p * weight_decay_;
     if (momentum_ != 0) {
@@ -100,7 +107,7 @@ void SGD::zero_grad() {
   for (auto& p : params_) p.zero_grad();
 }
 
-Tensor clip_grad_norm(std::vector<Tensor>& params, double max_norm) {
+GradNorm grad_norm(std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
   Tensor total;
   for (auto& p : params) {
@@ -108,18 +115,23 @@ Tensor clip_grad_norm(std::vector<Tensor>& params, double max_norm) {
     Tensor sq = p.grad().cast(DType::Float32).square().sum();
     total = total.defined() ? total + sq : sq;
   }
-  if (!total.defined()) return Tensor::scalar(0.0);
+  if (!total.defined()) return {Tensor::scalar(0.0), Tensor::scalar(1.0)};
   Tensor norm = total.sqrt().realize();
-  Tensor coef = (max_norm / (norm + 1e-6)).clamp(std::nullopt, 1.0);
+  return {norm, (max_norm / (norm + 1e-6)).clamp(std::nullopt, 1.0)};
+}
+
+Tensor clip_grad_norm(std::vector<Tensor>& params, double max_norm) {
+  NoGradGuard no_grad;
+  GradNorm n = grad_norm(params, max_norm);
   std::vector<Tensor> grads;
   for (auto& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    g.assign(g * coef.cast(g.dtype()));
+    g.assign(g * n.scale.cast(g.dtype()));
     grads.push_back(g);
   }
   realize(grads);
-  return norm;
+  return n.norm;
 }
 
 double lr_at(const LrSchedule& s, int64_t step) {

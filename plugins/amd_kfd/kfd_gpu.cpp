@@ -146,6 +146,7 @@ void KfdGpu::create_queue() {
 }
 
 GpuMemory KfdGpu::alloc(size_t bytes, MemoryKind kind, bool host_visible, bool executable) {
+  std::lock_guard<std::mutex> lock(memory_mu_);
   GpuMemory m;
   m.size = round_up(std::max<size_t>(bytes, 1), kPage);
   m.kind = kind;
@@ -192,6 +193,7 @@ GpuMemory KfdGpu::alloc(size_t bytes, MemoryKind kind, bool host_visible, bool e
 }
 
 void KfdGpu::free(const GpuMemory& m) {
+  std::lock_guard<std::mutex> lock(memory_mu_);
   uint32_t gpu = node_.gpu_id;
   kfd_ioctl_unmap_memory_from_gpu_args unmap{m.handle, reinterpret_cast<uint64_t>(&gpu), 1, 0};
   ioctl(kfd_, AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, &unmap, "UNMAP_MEMORY_FROM_GPU");

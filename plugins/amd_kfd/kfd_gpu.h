@@ -4,6 +4,7 @@
 // event so that waits can sleep. See docs/amd_kfd.md for the ioctl sequence.
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ class KfdGpu {
   int kfd_ = -1, drm_ = -1;
   std::string description_;
   uint64_t vram_bytes_ = 0;
+  std::mutex memory_mu_;          // programs are compiled, and their code placed, on several threads
   std::vector<GpuMemory> owned_;  // freed in reverse on destruction
   GpuMemory ring_, queue_desc_, eop_, cwsr_, signal_mem_, events_page_;
   AmdQueue* queue_ = nullptr;

@@ -26,7 +26,8 @@ class Optimizer {
   virtual ~Optimizer() = default;
   void step() { prepare_step(), update(); }  // parameters without a gradient are left alone
   virtual void prepare_step() = 0;
-  virtual void update() = 0;
+  // `grad_scale` (a scalar tensor, e.g. GradNorm::scale) multiplies every gradient as it is read.
+  virtual void update(const Tensor& grad_scale = Tensor()) = 0;
   virtual void zero_grad() = 0;
   virtual void set_lr(double lr) = 0;
 };
@@ -37,7 +38,7 @@ class AdamW : public Optimizer {
   // `decay[i]` says whether params[i] gets weight decay (empty: all do).
   AdamW(std::vector<Tensor> params, AdamWOptions options, std::vector<bool> decay = {});
   void prepare_step() override;
-  void update() override;
+  void update(const Tensor& grad_scale = Tensor()) override;
   void zero_grad() override;
   void set_lr(double lr) override { options_.lr = lr; }
   double lr() const { return options_.lr; }
@@ -60,7 +61,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, double lr, double momentum = 0, bool nesterov = false, double weight_decay = 0);
   void prepare_step() override;
-  void update() override;
+  void update(const Tensor& grad_scale = Tensor()) override;
   void zero_grad() override;
   void set_lr(double lr) override { lr_ = lr; }
 
@@ -72,8 +73,16 @@ class SGD : public Optimizer {
   int64_t steps_ = 0;
 };
 
+// The global L2 norm of the gradients (realized) and the factor min(1, max_norm / (norm + 1e-6))
+// that clips them (lazy): scalar tensors, nothing read back to the host, no gradient written.
+struct GradNorm {
+  Tensor norm, scale;
+};
+GradNorm grad_norm(std::vector<Tensor>& params, double max_norm);
+
 // Scales all gradients so their global L2 norm is at most max_norm; returns the norm before
-// clipping (a scalar tensor, nothing is read back to the host).
+// clipping (a scalar tensor, nothing is read back to the host). A training step passes
+// grad_norm()'s scale to Optimizer::update() instead, which saves writing every gradient.
 Tensor clip_grad_norm(std::vector<Tensor>& params, double max_norm);
 
 struct LrSchedule {
