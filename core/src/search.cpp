@@ -179,8 +179,9 @@ LoweringOptions search_options(Node* value, Buffer* output, const std::function<
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   runtime_stats().search_seconds += seconds;
-  spdlog::info("search: {} candidates in {:.1f} s: {:.3f} ms (heuristics {:.3f} ms) with {}", timed, seconds, best.first * 1e3,
-               base * 1e3, options_text(best.second));
+  spdlog::info("search {}: {} candidates in {:.1f} s: {:.3f} ms (heuristics {:.3f} ms) with {}",
+               lower_kernel(value, output, input_of, best.second).kernel.name, timed, seconds, best.first * 1e3, base * 1e3,
+               options_text(best.second));
   cache_dir("search");
   write_atomically(file.string(), options_text(best.second) + "\n");
   return best.second;
