@@ -16,21 +16,31 @@ struct Reuse {
   std::vector<int> tile_axes;  // reused and dependent
   int contiguous_tile = -1;    // the tile axis along which a dependent operand is contiguous
   int vector_axis = -1;        // any axis along which some operand is contiguous
+  int stream_axis = -1;        // an axis along which an operand read at every reduction step is contiguous
 };
 
 Reuse analyze_reuse(const Lowerer& trial, const Shape& S) {
   Reuse r;
+  // Operands that change with the reduction carry its traffic; one value per output (a row's
+  // maximum in a softmax) does not decide how outputs share loads.
+  auto per_step = [&](const Expr& e) {
+    for (int rv : trial.top_reduce_vars_)
+      if (rv >= 0 && expr_coefficient(e, rv) != 0) return true;
+    return false;
+  };
   for (int d = static_cast<int>(S.size()) - 1; d >= 0; --d) {
     int v = trial.outer_var_[d];
     if (v < 0) continue;
-    bool reused = false, contiguous = false, dependent = false;
+    bool reused = false, contiguous = false, dependent = false, streamed = false;
     for (auto& e : trial.reduce_loads_) {
       int64_t coef = expr_coefficient(e, v);
       reused |= coef == 0;
       dependent |= coef != 0;
       contiguous |= coef == 1;
+      streamed |= coef == 1 && per_step(e);
     }
     if (contiguous && r.vector_axis < 0) r.vector_axis = d;
+    if (streamed && r.stream_axis < 0) r.stream_axis = d;
     if (!reused || !dependent) continue;
     if (contiguous && r.contiguous_tile < 0) r.contiguous_tile = d;
     r.tile_axes.push_back(d);
@@ -197,10 +207,10 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
     // reduction. Along a contiguous output axis, 32 neighbouring outputs share a group so
     // that its loads stay coalesced.
     int64_t across = 1;
-    if (reuse.vector_axis >= 0 && S[reuse.vector_axis] % 32 == 0) {
+    if (reuse.stream_axis >= 0 && S[reuse.stream_axis] % 32 == 0) {
       across = 32;
       opt.local.assign(nd, 1);
-      opt.local[reuse.vector_axis] = across;
+      opt.local[reuse.stream_axis] = across;
     }
     int64_t lanes = lanes_for(length, std::min<int64_t>(across > 1 ? 8 : 256, dev.max_local_size / across), 4);
     if (lanes >= 4) opt.group_reduce = lanes;
