@@ -83,6 +83,13 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   // The axis where a dependent operand is contiguous gets the wide factor, which the C
   // compiler turns into vector loads and FMAs.
   Reuse reuse = analyze_reuse(trial, S);
+  // Without a matmul pair the reused operand is a broadcast (a mask shared by heads, a norm's
+  // weight): tiles over the other axes would read rows far apart, one scalar chain each, so
+  // only a tile along a contiguous output axis is kept; the reduction splits along its run.
+  if (matmul_axes(trial, reuse).first < 0) {
+    reuse.tile_axes.clear();
+    if (reuse.contiguous_tile >= 0) reuse.tile_axes.push_back(reuse.contiguous_tile);
+  }
   int wide = reuse.contiguous_tile, narrow = -1;
   for (int d : reuse.tile_axes)
     if (d != wide && narrow < 0) narrow = d;
