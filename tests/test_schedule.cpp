@@ -58,6 +58,47 @@ TEST_P(Fusion, ResidualStreamsAreStoredRatherThanRecomputedByEveryLayer) {
   EXPECT_TRUE(close(t, h, {1e-4, 1e-4}));
 }
 
+// An optimizer-like update of a parameter and its two moments (each an in-place assign of an
+// elementwise value of one shape) runs as one kernel with three outputs; the parameter's update
+// reads the moments' old values, as it would in three kernels run in order.
+TEST_P(Fusion, SiblingAssignsShareOneKernel) {
+  ref::Array pa = ref::random({16, 24}, rng), ma = ref::random({16, 24}, rng), va = ref::random({16, 24}, rng, 0.5, 2),
+             ga = ref::random({16, 24}, rng);
+  Tensor p = ref::tensor(pa).contiguous().realize(), m = ref::tensor(ma).contiguous().realize(),
+         v = ref::tensor(va).contiguous().realize(), g = ref::tensor(ga).realize();
+  Tensor m_new = m * 0.9 + g * 0.1, v_new = v * 0.99 + g * g * 0.01;
+  p.assign(p - m_new / (v_new.sqrt() + 1e-8) * 0.01 - m * 0.5);  // reads m's old value too
+  m.assign(m_new);
+  v.assign(v_new);
+  int64_t before = runtime_stats().kernels_run;
+  realize({p, m, v});
+  EXPECT_EQ(runtime_stats().kernels_run - before, 1);
+  ref::Array want_m = pa, want_v = pa, want_p = pa;
+  for (size_t i = 0; i < pa.v.size(); ++i) {
+    want_m.v[i] = ma.v[i] * 0.9 + ga.v[i] * 0.1;
+    want_v.v[i] = va.v[i] * 0.99 + ga.v[i] * ga.v[i] * 0.01;
+    want_p.v[i] = pa.v[i] - want_m.v[i] / (std::sqrt(want_v.v[i]) + 1e-8) * 0.01 - ma.v[i] * 0.5;
+  }
+  EXPECT_TRUE(close(p, want_p, {1e-5, 1e-5}));
+  EXPECT_TRUE(close(m, want_m, {1e-6, 1e-6}));
+  EXPECT_TRUE(close(v, want_v, {1e-6, 1e-6}));
+  // A value that reads another output at other elements (a transpose) needs that output's old
+  // contents everywhere: separate kernels, in order.
+  Tensor a = ref::tensor(ref::random({8, 8}, rng)).contiguous().realize(), b = ref::tensor(ref::random({8, 8}, rng)).contiguous().realize();
+  std::vector<float> a0 = a.to_vector<float>(), b0 = b.to_vector<float>();
+  a.assign(a + b.transpose(0, 1));
+  b.assign(b * 2.0);
+  before = runtime_stats().kernels_run;
+  realize({a, b});
+  EXPECT_EQ(runtime_stats().kernels_run - before, 2);
+  std::vector<float> a1 = a.to_vector<float>(), b1 = b.to_vector<float>();
+  for (int r = 0; r < 8; ++r)
+    for (int c = 0; c < 8; ++c) {
+      EXPECT_FLOAT_EQ(a1[r * 8 + c], a0[r * 8 + c] + b0[c * 8 + r]);
+      EXPECT_FLOAT_EQ(b1[r * 8 + c], b0[r * 8 + c] * 2.0f);
+    }
+}
+
 TEST_P(Fusion, SoftmaxIsAtMostThreeKernels) {
   Tensor x = input({8, 33});
   Tensor e = (x - x.max({-1}, true)).exp();

@@ -79,7 +79,7 @@ std::unique_ptr<Trace> trace_of(Recording& recording, const std::vector<std::sha
       if (fresh) {
         Entry e;
         e.identity = e.buffer = l.buffers[k];
-        e.read_first = k != 0;  // parameter 0 (a copy's destination) is written
+        e.read_first = l.kernel ? !l.kernel->params[k].written : k != 0;  // a copy writes buffer 0
         e.first = i;
         t->entries.push_back(std::move(e));
       }

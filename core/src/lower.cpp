@@ -96,6 +96,15 @@ Lowerer::Lowerer(Node* value, Buffer* output, const std::function<Buffer*(Node*)
   cse_.emplace_back();
 }
 
+void Lowerer::add_output(Node* value, Buffer* output) {
+  check(value->shape == value_->shape, "lowering: the outputs of one kernel must have one shape");
+  more_values_.push_back(value);
+  int i = static_cast<int>(params_.size());
+  params_.push_back(output);
+  param_index_[output] = i;
+  k_.params.push_back({value->dtype, output->numel(), true});
+}
+
 LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   const Shape& S = value_->shape;
   const size_t nd = S.size();
@@ -163,15 +172,20 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   if (reduce_lane_) add_bound(gate, {reduce_lane_, 0, 1});
   Shape ostr = contiguous_strides(S);
   for (auto& ctx : ctxs) {
-    int v = lower(value_, ctx);
+    // Every value (and so every load) first, then the stores: a value may read in place the
+    // old contents of another output of this kernel.
+    std::vector<int> values = {lower(value_, ctx)};
+    for (Node* v : more_values_) values.push_back(lower(v, ctx));
     Expr index = expr_const(0);
     for (size_t d = 0; d < nd; ++d) index = expr_add(index, expr_mul(ctx.idx[d], ostr[d]));
-    Inst st{IOp::Store, value_->dtype};
-    st.src = {v};
-    st.buffer = 0;
-    st.index = index;
-    st.valid = gate;
-    emit(st, false);
+    for (size_t o = 0; o < values.size(); ++o) {
+      Inst st{IOp::Store, o == 0 ? value_->dtype : more_values_[o - 1]->dtype};
+      st.src = {values[o]};
+      st.buffer = static_cast<int>(o);
+      st.index = index;
+      st.valid = gate;
+      emit(st, false);
+    }
   }
   while (cse_.size() > 1) close_range();
 

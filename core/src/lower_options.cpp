@@ -247,6 +247,15 @@ LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buff
   return Lowerer(value, output, input_of).run(options);
 }
 
+LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
+                           const LoweringOptions& options) {
+  check(!outputs.empty(), "lowering: a kernel needs an output");
+  if (outputs.size() == 1) return lower_kernel(outputs[0].first, outputs[0].second, input_of, options);
+  Lowerer l(outputs[0].first, outputs[0].second, input_of);
+  for (size_t i = 1; i < outputs.size(); ++i) l.add_output(outputs[i].first, outputs[i].second);
+  return l.run(options);
+}
+
 LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
   if (device.max_local_size > 1) return group_options(value, input_of, device);
   return cpu_options(value, input_of, device.parallel_all_outer_loops);

@@ -33,6 +33,8 @@ int64_t reduce_length(const Node* r);  // iterations of a reduction: the product
 class Lowerer {
  public:
   Lowerer(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of);
+  // Another value stored by the same kernel (elementwise, the first value's shape).
+  void add_output(Node* value, Buffer* output);
   LoweredKernel run(const LoweringOptions& opt);
 
   // For the heuristics: loads inside top-level reductions, the loop variable of each output
@@ -88,6 +90,7 @@ class Lowerer {
   void barrier();
 
   Node* value_;
+  std::vector<Node*> more_values_;  // outputs 1.. (add_output)
   std::function<Buffer*(Node*)> input_of_;
   Kernel k_;
   std::vector<Buffer*> params_;

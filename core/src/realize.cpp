@@ -8,6 +8,7 @@
 #include <thread>
 #include <cstdlib>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "lathe/buffer.h"
@@ -166,11 +167,15 @@ struct Fragment {
   std::vector<Buffer*> inputs;  // boundary buffers in visit order
 };
 
-Fragment fragment_of(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of) {
+using Outputs = std::vector<std::pair<Node*, Buffer*>>;  // the values one kernel stores, and where
+
+Fragment fragment_of(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of) {
   Fragment f;
   std::unordered_map<Node*, int> ids;
   std::string& sig = f.signature;
   sig.reserve(256);
+  for (auto& [value, output] : outs) {
+  sig += "|";
   // Iterative post-order so deep graphs cannot overflow the stack.
   std::vector<std::pair<Node*, size_t>> stack = {{value, 0}};
   while (!stack.empty()) {
@@ -189,8 +194,10 @@ Fragment fragment_of(Node* value, Buffer* output, const std::function<Buffer*(No
     ids[n] = id;
     sig += std::to_string(id) + ":";
     if (in) {
-      // Which earlier input (or the output) shares this buffer: the lowering merges them.
-      int same = in == output ? -2 : -1;
+      // Which output (-2, -3, ...) or earlier input shares this buffer: the lowering merges them.
+      int same = -1;
+      for (size_t o = 0; o < outs.size() && same == -1; ++o)
+        if (outs[o].second == in) same = -2 - static_cast<int>(o);
       for (size_t k = 0; k < f.inputs.size() && same == -1; ++k)
         if (f.inputs[k] == in) same = static_cast<int>(k);
       f.inputs.push_back(in);
@@ -208,6 +215,7 @@ Fragment fragment_of(Node* value, Buffer* output, const std::function<Buffer*(No
     }
     sig += ";";
     stack.pop_back();
+  }
   }
   return f;
 }
@@ -232,10 +240,11 @@ struct Lowered {
 };
 
 // Lowers through a cache keyed by the fragment's structure.
-Lowered lower_cached(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, Device* dev) {
+Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of, Device* dev) {
   const DeviceInfo& device = dev->info();
   static std::unordered_map<std::string, CachedLowering> cache;
-  Fragment f = fragment_of(value, output, input_of);
+  Node* value = outs[0].first;
+  Fragment f = fragment_of(outs, input_of);
   // The options depend on what the device offers, not on which device it is.
   f.signature += "|" + std::to_string(device.parallel_all_outer_loops) + "/" + std::to_string(device.max_local_size) + "/" +
                  std::to_string(device.local_memory_bytes) + "/" + std::to_string(device.compute_units);
@@ -247,18 +256,70 @@ Lowered lower_cached(Node* value, Buffer* output, const std::function<Buffer*(No
   }
   if (!out.entry) {
     LoweringOptions options = default_options(value, input_of, device);
-    if (search_width() > 0) options = search_options(value, output, input_of, dev, f.signature, options);
-    LoweredKernel lk = lower_kernel(value, output, input_of, options);
+    if (search_width() > 0 && outs.size() == 1) options = search_options(value, outs[0].second, input_of, dev, f.signature, options);
+    LoweredKernel lk = lower_kernel(outs, input_of, options);
     CachedLowering c{std::move(lk.kernel), {}, {}, {}};
-    for (size_t p = 1; p < lk.params.size(); ++p)
+    for (size_t p = outs.size(); p < lk.params.size(); ++p)
       c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
     c.key = kernel_ir_text(c.kernel);
     std::lock_guard<std::mutex> lock(lowering_mu());
     out.entry = &cache.emplace(std::move(f.signature), std::move(c)).first->second;  // node-based: the address is stable
   }
-  out.params.push_back(output);
+  for (auto& o : outs) out.params.push_back(o.second);
   for (int k : out.entry->param_input) out.params.push_back(f.inputs[k]);
   return out;
+}
+
+// What a value's expression reads: each stored buffer, and whether some path to it passes a
+// movement op (so that an element reads other elements); whether a reduction is inside.
+struct Reads {
+  bool reduces = false;
+  std::unordered_map<Buffer*, bool> moved;
+};
+
+Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of) {
+  Reads r;
+  std::set<std::pair<Node*, bool>> seen;
+  std::vector<std::pair<Node*, bool>> stack = {{value, false}};
+  while (!stack.empty()) {
+    auto [n, moved] = stack.back();
+    stack.pop_back();
+    if (!seen.insert({n, moved}).second) continue;
+    if (Buffer* b = input_of(n)) {
+      r.moved[b] = r.moved[b] || moved;
+      continue;
+    }
+    if (n->op == Op::Reduce) r.reduces = true;
+    for (auto& src : n->src) stack.push_back({src.get(), moved || is_movement(n->op) || n->op == Op::Reduce});
+  }
+  return r;
+}
+
+// Consecutive kernel items that one kernel stores together: elementwise values of one shape on
+// one device (an optimizer's update of a parameter and of its two moments: one launch and one
+// read of the gradient instead of three). A member never reads what an earlier member writes
+// (it wants the new value; the kernel loads everything before it stores) and reads what a
+// later member writes only element for element. Returns each item's first member.
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::vector<Reads>& reads) {
+  constexpr size_t kMaxMembers = 8;
+  std::vector<size_t> first(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    first[i] = i;
+    if (i == 0 || items[i].kind != ScheduleItem::Kind::Kernel || reads[i].reduces) continue;
+    size_t g = first[i - 1];
+    const ScheduleItem& lead = items[g];
+    if (lead.kind != ScheduleItem::Kind::Kernel || reads[g].reduces || i - g >= kMaxMembers ||
+        lead.node->device != items[i].node->device || lead.value->shape != items[i].value->shape)
+      continue;
+    bool ok = true;
+    for (size_t m = g; m < i && ok; ++m) {
+      Buffer* earlier = items[m].output.get();
+      auto later = reads[m].moved.find(items[i].output.get());
+      ok = earlier != items[i].output.get() && !reads[i].moved.count(earlier) && (later == reads[m].moved.end() || !later->second);
+    }
+    if (ok) first[i] = g;
+  }
+  return first;
 }
 
 std::string describe(const ScheduleItem& item) {
@@ -300,17 +361,10 @@ void realize_nodes(const std::vector<Node*>& roots) {
     debug_log().info("schedule: {} items", items.size());
     for (auto& item : items) debug_log().info("  {}", describe(item));
   }
-  // Lower everything first so that all new kernels compile together.
-  std::vector<Lowered> lowered(items.size());
-  std::vector<std::shared_ptr<Program>> program_of(items.size());
-  std::vector<CompileJob> to_compile;
-  std::vector<size_t> kernel_items;
-  for (size_t i = 0; i < items.size(); ++i) {
-    auto& item = items[i];
-    if (item.kind == ScheduleItem::Kind::Copy) continue;
-    Node* self = item.node;
-    auto input_of = [&](Node* n) -> Buffer* {
-      if (n == self) return nullptr;
+  // What a kernel reads rather than computes; `selves` are the nodes the kernel itself stores.
+  auto input_of_for = [&](std::vector<Node*> selves) {
+    return [&, selves](Node* n) -> Buffer* {
+      if (std::find(selves.begin(), selves.end(), n) != selves.end()) return nullptr;
       if (n->buffer) {
         if (recording) owner.emplace(n->buffer.get(), n->buffer);
         return n->buffer.get();
@@ -318,9 +372,30 @@ void realize_nodes(const std::vector<Node*>& roots) {
       auto it = made.find(n);
       return it == made.end() ? nullptr : it->second;
     };
+  };
+  std::vector<Reads> item_reads(items.size());
+  for (size_t i = 0; i < items.size(); ++i)
+    if (items[i].kind == ScheduleItem::Kind::Kernel) item_reads[i] = reads_of(items[i].value, input_of_for({items[i].node}));
+  const std::vector<size_t> first = sibling_groups(items, item_reads);
+
+  // Lower everything first so that all new kernels compile together (one kernel per group, at
+  // its first item).
+  std::vector<Lowered> lowered(items.size());
+  std::vector<std::shared_ptr<Program>> program_of(items.size());
+  std::vector<CompileJob> to_compile;
+  std::vector<size_t> kernel_items;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
+    if (item.kind == ScheduleItem::Kind::Copy || first[i] != i) continue;
+    Outputs outs;
+    std::vector<Node*> selves;
+    for (size_t j = i; j < items.size() && first[j] == i; ++j) {
+      outs.push_back({items[j].value, items[j].output.get()});
+      selves.push_back(items[j].node);
+    }
     check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
     Device* device = item.node->device;
-    lowered[i] = lower_cached(item.value, item.output.get(), input_of, device);
+    lowered[i] = lower_cached(outs, input_of_for(selves), device);
     CachedLowering& entry = *lowered[i].entry;
     if (debug_level() >= 4) debug_log().info("IR:\n{}", entry.key);
     {
@@ -342,6 +417,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
     lowered[i].entry->programs[to_compile[k].device] = programs[k];
   }
 
+  // Every item of a group reads what the group's kernel reads.
   std::vector<std::vector<Buffer*>> reads(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].kind == ScheduleItem::Kind::Copy) {
@@ -349,7 +425,10 @@ void realize_nodes(const std::vector<Node*>& roots) {
       reads[i].push_back(src->buffer ? src->buffer.get() : made.at(src));
       if (recording && src->buffer) owner.emplace(src->buffer.get(), src->buffer);
     } else {
-      reads[i].assign(lowered[i].params.begin() + 1, lowered[i].params.end());
+      const Lowered& lk = lowered[first[i]];
+      size_t outputs = 0;
+      while (first[i] + outputs < items.size() && first[first[i] + outputs] == first[i]) ++outputs;
+      reads[i].assign(lk.params.begin() + static_cast<long>(outputs), lk.params.end());
     }
   }
   std::vector<std::vector<Buffer*>> release = plan_releases(items, roots, reads);
@@ -371,23 +450,26 @@ void realize_nodes(const std::vector<Node*>& roots) {
       for (Buffer* b : release[i]) b->release_memory();
       continue;
     }
-    Device* device = item.node->device;
-    const Lowered& lk = lowered[i];
-    const Kernel& kernel = lk.entry->kernel;
-    std::vector<void*> handles;
-    handles.reserve(lk.params.size());
-    for (Buffer* b : lk.params) {
-      check(b->device() == device, "realize: kernel " + kernel.name + " reads a buffer on " + b->device()->label() +
-                                       " while running on " + device->label() + "; move tensors with to()");
-      handles.push_back(b->handle());
+    if (first[i] == i) {  // a group's kernel runs at its first item
+      Device* device = item.node->device;
+      const Lowered& lk = lowered[i];
+      const Kernel& kernel = lk.entry->kernel;
+      std::vector<void*> handles;
+      handles.reserve(lk.params.size());
+      for (Buffer* b : lk.params) {
+        check(b->device() == device, "realize: kernel " + kernel.name + " reads a buffer on " + b->device()->label() +
+                                         " while running on " + device->label() + "; move tensors with to()");
+        handles.push_back(b->handle());
+      }
+      launch_kernel(*program_of[i], kernel, device, handles);
+      if (recording) {
+        RecordedLaunch launch{program_of[i], &kernel, {}};
+        for (Buffer* b : lk.params) launch.buffers.push_back(owner.at(b));
+        recording->launches.push_back(std::move(launch));
+      }
+      for (size_t j = i; j < items.size() && first[j] == i; ++j)
+        for (Buffer* b : release[j]) b->release_memory();
     }
-    launch_kernel(*program_of[i], kernel, device, handles);
-    if (recording) {
-      RecordedLaunch launch{program_of[i], &kernel, {}};
-      for (Buffer* b : lk.params) launch.buffers.push_back(owner.at(b));
-      recording->launches.push_back(std::move(launch));
-    }
-    for (Buffer* b : release[i]) b->release_memory();
   }
   for (auto& item : items) {
     item.node->buffer = item.output;

@@ -32,12 +32,17 @@ struct LoweringOptions {
 
 struct LoweredKernel {
   Kernel kernel;
-  std::vector<Buffer*> params;  // params[0] is the output
+  std::vector<Buffer*> params;  // params[0] is the output (params[0..n) with n outputs)
 };
 
 // `value` is the expression stored into `output` (output shape == value shape). `input_of`
 // returns the buffer holding a node that this kernel must read rather than compute, or null.
 LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of,
+                           const LoweringOptions& options);
+
+// One kernel storing several elementwise values of the same shape, each into its own output
+// (params 0..n-1, in order). Every value is computed, all its loads done, before any store.
+LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
 
 // Heuristics for the device: register tiles for reductions (the matmul shape); on devices
