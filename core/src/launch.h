@@ -6,7 +6,14 @@
 #include "lathe/buffer.h"
 #include "lathe/device.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace lathe {
+
+// LATHE_DEBUG output (stderr).
+spdlog::logger& debug_log();
 
 // Runs a compiled kernel on buffer handles (its output first); at LATHE_DEBUG >= 1 it waits
 // for the kernel and logs its time.

@@ -1,0 +1,109 @@
+#include "lowering_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "lathe/lower.h"
+#include "lathe/render.h"
+#include "search.h"
+
+namespace lathe {
+namespace {
+
+// A kernel's structure, independent of which buffers it reads: every training step builds
+// the same graphs over new buffers, and this key lets them reuse the lowered kernel.
+struct Fragment {
+  std::string signature;
+  std::vector<Buffer*> inputs;  // boundary buffers in visit order
+};
+
+Fragment fragment_of(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of) {
+  Fragment f;
+  std::unordered_map<Node*, int> ids;
+  std::string& sig = f.signature;
+  sig.reserve(256);
+  for (auto& [value, output] : outs) {
+    sig += "|";
+    // Iterative post-order so deep graphs cannot overflow the stack.
+    std::vector<std::pair<Node*, size_t>> stack = {{value, 0}};
+    while (!stack.empty()) {
+      auto& [n, i] = stack.back();
+      Buffer* in = input_of(n);
+      if (!in && i < n->src.size()) {
+        Node* child = n->src[i++].get();
+        if (!ids.count(child)) stack.push_back({child, 0});
+        continue;
+      }
+      if (ids.count(n)) {
+        stack.pop_back();
+        continue;
+      }
+      int id = static_cast<int>(ids.size());
+      ids[n] = id;
+      sig += std::to_string(id) + ":";
+      if (in) {
+        // Which output (-2, -3, ...) or earlier input shares this buffer: the lowering merges them.
+        int same = -1;
+        for (size_t o = 0; o < outs.size() && same == -1; ++o)
+          if (outs[o].second == in) same = -2 - static_cast<int>(o);
+        for (size_t k = 0; k < f.inputs.size() && same == -1; ++k)
+          if (f.inputs[k] == in) same = static_cast<int>(k);
+        f.inputs.push_back(in);
+        sig += "IN" + std::to_string(same) + "/" + std::to_string(static_cast<int>(n->dtype)) + to_string(n->shape);
+      } else {
+        sig += std::to_string(static_cast<int>(n->op)) + "/" + std::to_string(static_cast<int>(n->dtype)) + to_string(n->shape);
+        for (int64_t a : n->arg) sig += "," + std::to_string(a);
+        if (n->op == Op::Reduce) sig += "r" + std::to_string(static_cast<int>(n->reduce_op));
+        if (n->op == Op::Const) {
+          uint64_t bits;
+          std::memcpy(&bits, &n->fvalue, sizeof bits);
+          sig += "c" + std::to_string(bits) + "/" + std::to_string(n->ivalue);
+        }
+        for (auto& src : n->src) sig += "<" + std::to_string(ids.at(src.get()));
+      }
+      sig += ";";
+      stack.pop_back();
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+std::mutex& lowering_mu() {
+  static std::mutex mu;
+  return mu;
+}
+
+// Lowers through a cache keyed by the fragment's structure.
+Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of, Device* dev) {
+  const DeviceInfo& device = dev->info();
+  static std::unordered_map<std::string, CachedLowering> cache;
+  Node* value = outs[0].first;
+  Fragment f = fragment_of(outs, input_of);
+  // The options depend on what the device offers, not on which device it is.
+  f.signature += "|" + std::to_string(device.parallel_all_outer_loops) + "/" + std::to_string(device.max_local_size) + "/" +
+                 std::to_string(device.local_memory_bytes) + "/" + std::to_string(device.compute_units);
+  Lowered out;
+  {
+    std::lock_guard<std::mutex> lock(lowering_mu());
+    auto it = cache.find(f.signature);
+    if (it != cache.end()) out.entry = &it->second;
+  }
+  if (!out.entry) {
+    LoweringOptions options = default_options(value, input_of, device);
+    if (search_width() > 0 && outs.size() == 1) options = search_options(value, outs[0].second, input_of, dev, f.signature, options);
+    LoweredKernel lk = lower_kernel(outs, input_of, options);
+    CachedLowering c{std::move(lk.kernel), {}, {}, {}};
+    for (size_t p = outs.size(); p < lk.params.size(); ++p)
+      c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));
+    c.key = kernel_ir_text(c.kernel);
+    std::lock_guard<std::mutex> lock(lowering_mu());
+    out.entry = &cache.emplace(std::move(f.signature), std::move(c)).first->second;  // node-based: the address is stable
+  }
+  for (auto& o : outs) out.params.push_back(o.second);
+  for (int k : out.entry->param_input) out.params.push_back(f.inputs[k]);
+  return out;
+}
+
+}  // namespace lathe

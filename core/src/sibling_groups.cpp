@@ -1,0 +1,47 @@
+#include "sibling_groups.h"
+
+#include <set>
+
+namespace lathe {
+
+Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of) {
+  Reads r;
+  std::set<std::pair<Node*, bool>> seen;
+  std::vector<std::pair<Node*, bool>> stack = {{value, false}};
+  while (!stack.empty()) {
+    auto [n, moved] = stack.back();
+    stack.pop_back();
+    if (!seen.insert({n, moved}).second) continue;
+    if (Buffer* b = input_of(n)) {
+      r.moved[b] = r.moved[b] || moved;
+      continue;
+    }
+    if (n->op == Op::Reduce) r.reduces = true;
+    for (auto& src : n->src) stack.push_back({src.get(), moved || is_movement(n->op) || n->op == Op::Reduce});
+  }
+  return r;
+}
+
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::vector<Reads>& reads) {
+  constexpr size_t kMaxMembers = 8;
+  std::vector<size_t> first(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    first[i] = i;
+    if (i == 0 || items[i].kind != ScheduleItem::Kind::Kernel || reads[i].reduces) continue;
+    size_t g = first[i - 1];
+    const ScheduleItem& lead = items[g];
+    if (lead.kind != ScheduleItem::Kind::Kernel || reads[g].reduces || i - g >= kMaxMembers ||
+        lead.node->device != items[i].node->device || lead.value->shape != items[i].value->shape)
+      continue;
+    bool ok = true;
+    for (size_t m = g; m < i && ok; ++m) {
+      Buffer* earlier = items[m].output.get();
+      auto later = reads[m].moved.find(items[i].output.get());
+      ok = earlier != items[i].output.get() && !reads[i].moved.count(earlier) && (later == reads[m].moved.end() || !later->second);
+    }
+    if (ok) first[i] = g;
+  }
+  return first;
+}
+
+}  // namespace lathe

@@ -1,0 +1,28 @@
+// Internal: which consecutive items of a schedule one kernel with several outputs can store.
+#pragma once
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "lathe/buffer.h"
+#include "lathe/runtime.h"
+
+namespace lathe {
+
+// What a value's expression reads: each stored buffer, and whether some path to it passes a
+// movement op (so that an element reads other elements); whether a reduction is inside.
+struct Reads {
+  bool reduces = false;
+  std::unordered_map<Buffer*, bool> moved;
+};
+
+Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of);
+
+// Consecutive kernel items that one kernel stores together: elementwise values of one shape on
+// one device (an optimizer's update of a parameter and of its two moments: one launch and one
+// read of the gradient instead of three). A member never reads what an earlier member writes
+// (it wants the new value; the kernel loads everything before it stores) and reads what a
+// later member writes only element for element. Returns each item's first member.
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::vector<Reads>& reads);
+
+}  // namespace lathe
