@@ -25,3 +25,19 @@ worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))
 assert len(a) == len(b) == 20 and worst < 1e-4, worst
 print("opencl follows cpu over 20 steps: largest relative loss difference %.2e" % worst)
 PY
+
+# Kernels built in batches: with binary caching on (as on GPU platforms; PoCL has it off), the
+# first run leaves shared program binaries and per-kernel references to them, and a second run
+# loads its kernels from those and logs the same losses.
+export LATHE_CACHE_DIR="$work/cache" LATHE_OPENCL_BINARY_CACHE=1
+"$lathe" train "${small[@]}" --set checkpoint.dir=cl_cold --set backend.name=opencl > cl_cold.out 2>&1 || { cat cl_cold.out; exit 1; }
+refs=$(find "$LATHE_CACHE_DIR" -name '*.ref' | wc -l)
+[ "$refs" -gt 0 ] || { echo "no kernel refers to a shared program binary"; exit 1; }
+touch cold_done; sleep 1
+"$lathe" train "${small[@]}" --set checkpoint.dir=cl_warm --set backend.name=opencl > cl_warm.out 2>&1 || { cat cl_warm.out; exit 1; }
+rebuilt=$(find "$LATHE_CACHE_DIR" -name '*.bin' -newer cold_done | wc -l)
+[ "$rebuilt" -eq 0 ] || { echo "the warm run rebuilt $rebuilt program binaries instead of loading them"; exit 1; }
+diff <(python3 -c "import json,sys; print([json.loads(l)['loss'] for l in open(sys.argv[1])])" cl_cold/metrics.jsonl) \
+     <(python3 -c "import json,sys; print([json.loads(l)['loss'] for l in open(sys.argv[1])])" cl_warm/metrics.jsonl) ||
+  { echo "a run from cached batch binaries logs other losses"; exit 1; }
+echo "batched programs: $refs kernels cached as references into shared binaries; a warm run reproduces the losses"
