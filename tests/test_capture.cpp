@@ -107,6 +107,29 @@ TEST_P(Capture, StepsThatChangeBetweenCallsRunWithoutReplay) {
   EXPECT_NE(host_write.not_captured_reason().find("host data"), std::string::npos) << host_write.not_captured_reason();
 }
 
+// The README's example, as written there.
+TEST_P(Capture, ReadmeExampleIsCapturedAndLearns) {
+  Tensor w = (Tensor::randn({8, 4}) * 0.1).contiguous().realize().requires_grad_();
+  Tensor lr = Tensor::full({}, 0.1).contiguous().realize();
+  lathe::StepCapture step([&](const std::vector<Tensor>& in) {
+    w.zero_grad();
+    Tensor loss = (in[0].matmul(w).relu() - 1.0).square().mean();
+    loss.backward();
+    lathe::NoGradGuard no_grad;
+    w.assign(w - lr * w.grad()).realize();   // lr: a realized scalar tensor, updated with copy_from_host
+    return std::vector<Tensor>{loss};
+  });
+  Tensor batch = Tensor::rand({16, 8});
+  float first = step({batch})[0].item<float>(), l = first;
+  for (int call = 1; call < 30; ++call) {
+    float rate = call < 15 ? 0.1f : 0.05f;
+    lr.copy_from_host(&rate);
+    l = step({batch})[0].item<float>();  // the same tensors come back, refilled, on every call
+  }
+  EXPECT_TRUE(step.replaying()) << step.not_captured_reason();
+  EXPECT_LT(l, first);
+}
+
 TEST_P(Capture, ReplayChecksItsInputs) {
   StepCapture step([](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0].sum()}; });
   Tensor x = Tensor::ones({8});
