@@ -157,15 +157,20 @@ std::string CDialect::store(DType d, const std::string& pi, const std::string& v
   return pi + " = " + v + ";";
 }
 
-std::string CDialect::math(Op op, DType, const std::string& x) const {
+std::string math_function(Op op) {
   switch (op) {
-    case Op::Exp2: return "lt_exp2(" + x + ")";
-    case Op::Log2: return "log2f(" + x + ")";
-    case Op::Sin: return "sinf(" + x + ")";
-    case Op::Sqrt: return "sqrtf(" + x + ")";
-    case Op::Trunc: return "truncf(" + x + ")";
-    default: throw Error(std::string("C renderer: no math function for ") + op_name(op));
+    case Op::Exp2: return "exp2";
+    case Op::Log2: return "log2";
+    case Op::Sin: return "sin";
+    case Op::Sqrt: return "sqrt";
+    case Op::Trunc: return "trunc";
+    default: throw Error(std::string("renderer: no math function for ") + op_name(op));
   }
+}
+
+std::string CDialect::math(Op op, DType, const std::string& x) const {
+  if (op == Op::Exp2) return "lt_exp2(" + x + ")";  // inline, so loops over it vectorize
+  return math_function(op) + "f(" + x + ")";
 }
 
 std::string CDialect::bitcast(DType from, DType to, const std::string& x) const {

@@ -64,16 +64,7 @@ std::string OpenCLDialect::storage_type(DType d) const {
   return type(d);
 }
 
-std::string OpenCLDialect::math(Op op, DType, const std::string& x) const {
-  switch (op) {
-    case Op::Exp2: return "exp2(" + x + ")";
-    case Op::Log2: return "log2(" + x + ")";
-    case Op::Sin: return "sin(" + x + ")";
-    case Op::Sqrt: return "sqrt(" + x + ")";
-    case Op::Trunc: return "trunc(" + x + ")";
-    default: throw Error(std::string("OpenCL renderer: no math function for ") + op_name(op));
-  }
-}
+std::string OpenCLDialect::math(Op op, DType, const std::string& x) const { return math_function(op) + "(" + x + ")"; }
 
 std::string OpenCLDialect::bitcast(DType from, DType to, const std::string& x) const {
   auto bits_type = [&](DType d) { return d == DType::Float16 || d == DType::BFloat16 ? std::string("ushort") : type(d); };

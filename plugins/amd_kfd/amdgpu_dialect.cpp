@@ -20,14 +20,7 @@ std::string AmdgpuDialect::barrier() const {
 }
 
 std::string AmdgpuDialect::math(Op op, DType, const std::string& x) const {
-  switch (op) {
-    case Op::Exp2: return "__builtin_exp2f(" + x + ")";
-    case Op::Log2: return "__builtin_log2f(" + x + ")";
-    case Op::Sin: return "__builtin_sinf(" + x + ")";
-    case Op::Sqrt: return "__builtin_sqrtf(" + x + ")";
-    case Op::Trunc: return "__builtin_truncf(" + x + ")";
-    default: throw Error(std::string("AMDGPU renderer: no math function for ") + op_name(op));
-  }
+  return "__builtin_" + math_function(op) + "f(" + x + ")";
 }
 
 }  // namespace lathe::amd

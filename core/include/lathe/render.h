@@ -39,4 +39,8 @@ class CDialect {
 
 std::string render_c_family(const Kernel& kernel, const CDialect& dialect);
 
+// The C library name of a unary math op (exp2, log2, sin, sqrt, trunc), which dialects spell
+// with their own prefix or suffix; an error for any other op.
+std::string math_function(Op op);
+
 }  // namespace lathe
