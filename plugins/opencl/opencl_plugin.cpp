@@ -234,10 +234,12 @@ class ClDevice : public Device {
       source = prelude;
       functions.clear();
       for (size_t k = 0; k < missing.size(); ++k) {
-        Kernel renamed = *kernels[missing[k]];
-        renamed.name += "_" + std::to_string(k);
-        source += render_c_family(renamed, dialect_).substr(prelude.size());
-        functions.push_back(renamed.name);
+        // The rendered source with its function renamed (the name appears once, in the signature).
+        const std::string& name = kernels[missing[k]]->name;
+        std::string body = sources[missing[k]].substr(prelude.size());
+        functions.push_back(name + "_" + std::to_string(k));
+        body.replace(body.find("__kernel void " + name + "("), 15 + name.size(), "__kernel void " + functions.back() + "(");
+        source += body;
       }
       key = content_hash(source + info_.name + driver_);
     }
