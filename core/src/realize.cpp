@@ -100,10 +100,8 @@ void realize_nodes(const std::vector<Node*>& roots) {
       return it == made.end() ? nullptr : it->second;
     };
   };
-  std::vector<Reads> item_reads(items.size());
-  for (size_t i = 0; i < items.size(); ++i)
-    if (items[i].kind == ScheduleItem::Kind::Kernel) item_reads[i] = reads_of(items[i].value, input_of_for({items[i].node}));
-  const std::vector<size_t> first = sibling_groups(items, item_reads);
+  const std::vector<size_t> first =
+      sibling_groups(items, [&](size_t i) { return reads_of(items[i].value, input_of_for({items[i].node})); });
 
   // Lower everything first so that all new kernels compile together (one kernel per group, at
   // its first item).

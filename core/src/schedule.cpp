@@ -52,14 +52,15 @@ constexpr int kStoreAfterInputs = 3;
 constexpr int64_t kShortReduce = 128, kRecomputeRatio = 4;
 
 int64_t recompute_bytes() {
-  const char* v = std::getenv("LATHE_RECOMPUTE_MIB");  // read each time: tests change it
+  const char* v = std::getenv("LATHE_RECOMPUTE_MIB");  // read once per schedule: tests change it
   return (v ? std::atoll(v) : 1024) << 20;
 }
 
-bool recomputable(Node* r, const std::unordered_map<Node*, std::vector<Node*>>& consumers, const std::unordered_set<Node*>& realize) {
+bool recomputable(Node* r, int64_t min_bytes, const std::unordered_map<Node*, std::vector<Node*>>& consumers,
+                  const std::unordered_set<Node*>& realize) {
   int64_t length = 1;
   for (int64_t a : r->arg) length *= r->src[0]->shape[a];
-  if (length > kShortReduce || numel(r->shape) * static_cast<int64_t>(itemsize(r->dtype)) < recompute_bytes()) return false;
+  if (length > kShortReduce || numel(r->shape) * static_cast<int64_t>(itemsize(r->dtype)) < min_bytes) return false;
   // Its inputs: stored values reached through elementwise ops and movement only.
   int64_t read = 0;
   std::unordered_set<Node*> seen;
@@ -162,8 +163,10 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
            (to->op == Op::Reshape && numel(to->shape) == numel(from->shape));
   };
   std::unordered_set<Node*> recomputed;
+  const int64_t min_recompute_bytes = recompute_bytes();
   for (Node* n : order)
-    if (!n->buffer && n->op == Op::Reduce && !realize.count(n) && recomputable(n, consumers, realize)) recomputed.insert(n);
+    if (!n->buffer && n->op == Op::Reduce && !realize.count(n) && recomputable(n, min_recompute_bytes, consumers, realize))
+      recomputed.insert(n);
   for (Node* n : order) {
     if (n->buffer || n->op != Op::Reduce || realize.count(n) || recomputed.count(n)) continue;
     std::unordered_set<Node*> ends, seen;

@@ -1,5 +1,6 @@
 #include "sibling_groups.h"
 
+#include <optional>
 #include <set>
 
 namespace lathe {
@@ -22,22 +23,28 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of) {
   return r;
 }
 
-std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::vector<Reads>& reads) {
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<Reads(size_t)>& reads_of_item) {
   constexpr size_t kMaxMembers = 8;
+  // What an item reads is worked out only for items next to one of their shape and device.
+  std::vector<std::optional<Reads>> known(items.size());
+  auto reads = [&](size_t i) -> const Reads& {
+    if (!known[i]) known[i] = reads_of_item(i);
+    return *known[i];
+  };
   std::vector<size_t> first(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     first[i] = i;
-    if (i == 0 || items[i].kind != ScheduleItem::Kind::Kernel || reads[i].reduces) continue;
+    if (i == 0 || items[i].kind != ScheduleItem::Kind::Kernel) continue;
     size_t g = first[i - 1];
     const ScheduleItem& lead = items[g];
-    if (lead.kind != ScheduleItem::Kind::Kernel || reads[g].reduces || i - g >= kMaxMembers ||
-        lead.node->device != items[i].node->device || lead.value->shape != items[i].value->shape)
+    if (lead.kind != ScheduleItem::Kind::Kernel || i - g >= kMaxMembers || lead.node->device != items[i].node->device ||
+        lead.value->shape != items[i].value->shape || reads(i).reduces || reads(g).reduces)
       continue;
     bool ok = true;
     for (size_t m = g; m < i && ok; ++m) {
       Buffer* earlier = items[m].output.get();
-      auto later = reads[m].moved.find(items[i].output.get());
-      ok = earlier != items[i].output.get() && !reads[i].moved.count(earlier) && (later == reads[m].moved.end() || !later->second);
+      auto later = reads(m).moved.find(items[i].output.get());
+      ok = earlier != items[i].output.get() && !reads(i).moved.count(earlier) && (later == reads(m).moved.end() || !later->second);
     }
     if (ok) first[i] = g;
   }

@@ -22,7 +22,8 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of);
 // one device (an optimizer's update of a parameter and of its two moments: one launch and one
 // read of the gradient instead of three). A member never reads what an earlier member writes
 // (it wants the new value; the kernel loads everything before it stores) and reads what a
-// later member writes only element for element. Returns each item's first member.
-std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::vector<Reads>& reads);
+// later member writes only element for element. Returns each item's first member;
+// `reads_of_item` is asked only about items that could join a neighbour.
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<Reads(size_t)>& reads_of_item);
 
 }  // namespace lathe
