@@ -153,11 +153,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     Accs accs;
     for (auto& [rn, ctx] : tops) {
       if (rn != r) continue;
-      Inst acc{IOp::DefineAcc, r->dtype};
-      double init = reduce_identity(r->reduce_op, r->dtype);
-      if (is_float(r->dtype)) acc.fvalue = init;
-      else acc.ivalue = static_cast<int64_t>(init);
-      accs.push_back({emit(acc, false), ctx});
+      accs.push_back({emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false), ctx});
     }
     in_top_reduce_ = true;
     if (opt.group_reduce > 1) reduce_grouped(r, accs, opt.group_reduce);
@@ -294,19 +290,21 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
 // and every NaN mapped to INT32_MAX, above +inf. The inverse of a key is the same flip; the
 // key of NaN comes back as a NaN.
 int Lowerer::max_key(int value) {
-  auto alu = [&](DType t, Op op, std::vector<int> src) { return emit(Inst{IOp::Alu, t, op, std::move(src)}, true); };
-  auto i32 = [&](double c) { return emit(make_const(DType::Int32, c), true); };
-  int bits = alu(DType::Int32, Op::Bitcast, {value});
-  int flip = alu(DType::Int32, Op::And, {alu(DType::Int32, Op::Shr, {bits, i32(31)}), i32(0x7fffffff)});
-  int key = alu(DType::Int32, Op::Xor, {bits, flip});
-  return alu(DType::Int32, Op::Where, {alu(DType::Bool, Op::CmpNe, {value, value}), i32(0x7fffffff), key});
+  int key = flip_negative_magnitudes(emit(Inst{IOp::Alu, DType::Int32, Op::Bitcast, {value}}, true));
+  int nan = emit(Inst{IOp::Alu, DType::Bool, Op::CmpNe, {value, value}}, true);
+  return emit(Inst{IOp::Alu, DType::Int32, Op::Where, {nan, emit(make_const(DType::Int32, 0x7fffffff), true), key}}, true);
 }
 
 int Lowerer::from_max_key(int key) {
-  auto alu = [&](DType t, Op op, std::vector<int> src) { return emit(Inst{IOp::Alu, t, op, std::move(src)}, false); };
-  auto i32 = [&](double c) { return emit(make_const(DType::Int32, c), false); };
-  int flip = alu(DType::Int32, Op::And, {alu(DType::Int32, Op::Shr, {key, i32(31)}), i32(0x7fffffff)});
-  return alu(DType::Float32, Op::Bitcast, {alu(DType::Int32, Op::Xor, {key, flip})});
+  return emit(Inst{IOp::Alu, DType::Float32, Op::Bitcast, {flip_negative_magnitudes(key)}}, true);
+}
+
+// bits ^ ((bits >> 31) & 0x7fffffff): the magnitude bits flipped where the sign bit is set.
+int Lowerer::flip_negative_magnitudes(int bits) {
+  auto i32 = [&](double c) { return emit(make_const(DType::Int32, c), true); };
+  int sign = emit(Inst{IOp::Alu, DType::Int32, Op::Shr, {bits, i32(31)}}, true);
+  int mask = emit(Inst{IOp::Alu, DType::Int32, Op::And, {sign, i32(0x7fffffff)}}, true);
+  return emit(Inst{IOp::Alu, DType::Int32, Op::Xor, {bits, mask}}, true);
 }
 
 int Lowerer::new_var(const std::string& prefix) {
@@ -455,11 +453,7 @@ int Lowerer::lower_uncached(Node* n, const Ctx& c) {
     case Op::Reduce: {
       auto it = top_acc_.find({n, c.key()});
       if (it != top_acc_.end()) return it->second;
-      Inst acc{IOp::DefineAcc, n->dtype};
-      double init = reduce_identity(n->reduce_op, n->dtype);
-      if (is_float(n->dtype)) acc.fvalue = init;
-      else acc.ivalue = static_cast<int64_t>(init);
-      int a = emit(acc, false);
+      int a = emit(make_const_acc(n->dtype, reduce_identity(n->reduce_op, n->dtype)), false);
       std::vector<Expr> rvars = open_reduce_loops(n);
       int v = lower(n->src[0].get(), reduce_src_ctx(n, c, rvars));
       emit(Inst{IOp::AccUpdate, n->dtype, n->reduce_op, {a, v}}, false);

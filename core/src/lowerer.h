@@ -71,6 +71,7 @@ class Lowerer {
   void reduce_in_loops(Node* r, Accs& accs, int64_t split);
   int max_key(int value);     // float32 register -> its ordered int32 key
   int from_max_key(int key);  // and back
+  int flip_negative_magnitudes(int bits);
 
   // lower_groups.cpp: work-groups instead of loops.
   void open_groups(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
