@@ -58,7 +58,12 @@ struct CapturePlan {
   std::vector<TraceLaunch> launches;
   std::vector<std::shared_ptr<Buffer>> buffers;  // per entry: kept buffer or shared block; null for inputs
   std::vector<int> input;                        // per entry: input index or -1
-  std::vector<std::shared_ptr<Buffer>> captured_inputs;
+  struct InputKind {
+    Device* device;
+    DType dtype;
+    int64_t numel;
+  };
+  std::vector<InputKind> captured_inputs;  // what each input was (not the buffer: it is the caller's)
   std::vector<Tensor> outputs;
   size_t shared = 0, blocks = 0;
 };
@@ -186,7 +191,7 @@ std::unique_ptr<Plan> plan_of(Trace& t, const std::vector<std::shared_ptr<Buffer
     }
   plan->blocks = blocks.size();
   plan->launches = std::move(t.launches);
-  plan->captured_inputs = inputs;
+  for (auto& b : inputs) plan->captured_inputs.push_back({b->device(), b->dtype(), b->numel()});
   plan->outputs = std::move(outputs);
   return plan;
 }
@@ -195,11 +200,12 @@ std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>
   check(inputs.size() == plan.captured_inputs.size(), "captured step: called with " + std::to_string(inputs.size()) +
                                                           " inputs, captured with " + std::to_string(plan.captured_inputs.size()));
   for (size_t k = 0; k < inputs.size(); ++k) {
-    const Buffer &now = *inputs[k], &then = *plan.captured_inputs[k];
-    check(now.device() == then.device() && now.dtype() == then.dtype() && now.numel() == then.numel(),
+    const Buffer& now = *inputs[k];
+    const CapturePlan::InputKind& then = plan.captured_inputs[k];
+    check(now.device() == then.device && now.dtype() == then.dtype && now.numel() == then.numel,
           "captured step: input " + std::to_string(k) + " is " + std::to_string(now.numel()) + " " + dtype_name(now.dtype()) +
-              " on " + now.device()->label() + ", captured as " + std::to_string(then.numel()) + " " + dtype_name(then.dtype()) +
-              " on " + then.device()->label() + "; a step keeps the shapes it was captured with");
+              " on " + now.device()->label() + ", captured as " + std::to_string(then.numel) + " " + dtype_name(then.dtype) +
+              " on " + then.device->label() + "; a step keeps the shapes it was captured with");
   }
   auto buffer = [&](int k) { return plan.input[k] >= 0 ? inputs[plan.input[k]].get() : plan.buffers[k].get(); };
   std::vector<void*> handles;
