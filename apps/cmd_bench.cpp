@@ -104,8 +104,25 @@ void row(const std::string& what, double ours, const char* unit, const std::vect
   fmt::print("{}\n", line);
 }
 
+// Causal attention: 4*B*H*T*T*D FLOPs forward (two matmuls), counted as if unmasked.
 void bench_attention(const Options& o, Device* device, const std::string& att, const std::string& tname,
-                     const std::function<double(const std::string&, double)>& t);
+                     const std::function<double(const std::string&, double)>& t) {
+  int64_t B, H, T, D;
+  if (std::sscanf(att.c_str(), "%ldx%ldx%ldx%ld", &B, &H, &T, &D) != 4 || B < 1 || H < 1 || T < 1 || D < 1)
+    throw Error("lathe bench: --attention '" + att + "' is not BxHxTxD (e.g. 16x6x256x64)");
+  Tensor q = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(), k = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(),
+         v = Tensor::rand({B, H, T, D}, DType::Float32, device).realize();
+  double aflop = 4.0 * B * H * T * T * D;
+  double ours = best_seconds(o.repeat, [&] { ops::scaled_dot_product_attention(q, k, v, true).realize(), device->synchronize(); });
+  row("attention fwd " + att, aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention:" + att, aflop * 1e-9)}});
+  Tensor qg = q.detach().requires_grad_(), kg = k.detach().requires_grad_(), vg = v.detach().requires_grad_();
+  Tensor g = Tensor::rand({B, H, T, D}, DType::Float32, device).realize();  // an output gradient that varies, as in training
+  ours = best_seconds(o.repeat, [&] {
+    (ops::scaled_dot_product_attention(qg, kg, vg, true) * g).sum().backward();
+    device->synchronize();
+  });
+  row("attention fwd+bwd " + att, 3 * aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention_bwd:" + att, 3 * aflop * 1e-9)}});
+}
 
 void bench_kernels(const Options& o, Device* device) {
   const bool gpu = device->info().max_local_size > 1;
@@ -158,25 +175,6 @@ void bench_kernels(const Options& o, Device* device) {
   for (auto& att : shapes) bench_attention(o, device, att, tname, t);
 }
 
-// Causal attention: 4*B*H*T*T*D FLOPs forward (two matmuls), counted as if unmasked.
-void bench_attention(const Options& o, Device* device, const std::string& att, const std::string& tname,
-                     const std::function<double(const std::string&, double)>& t) {
-  int64_t B, H, T, D;
-  if (std::sscanf(att.c_str(), "%ldx%ldx%ldx%ld", &B, &H, &T, &D) != 4 || B < 1 || H < 1 || T < 1 || D < 1)
-    throw Error("lathe bench: --attention '" + att + "' is not BxHxTxD (e.g. 16x6x256x64)");
-  Tensor q = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(), k = Tensor::rand({B, H, T, D}, DType::Float32, device).realize(),
-         v = Tensor::rand({B, H, T, D}, DType::Float32, device).realize();
-  double aflop = 4.0 * B * H * T * T * D;
-  double ours = best_seconds(o.repeat, [&] { ops::scaled_dot_product_attention(q, k, v, true).realize(), device->synchronize(); });
-  row("attention fwd " + att, aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention:" + att, aflop * 1e-9)}});
-  Tensor qg = q.detach().requires_grad_(), kg = k.detach().requires_grad_(), vg = v.detach().requires_grad_();
-  Tensor g = Tensor::rand({B, H, T, D}, DType::Float32, device).realize();  // an output gradient that varies, as in training
-  ours = best_seconds(o.repeat, [&] {
-    (ops::scaled_dot_product_attention(qg, kg, vg, true) * g).sum().backward();
-    device->synchronize();
-  });
-  row("attention fwd+bwd " + att, 3 * aflop / ours * 1e-9, "GFLOP/s", {{tname, t("attention_bwd:" + att, 3 * aflop * 1e-9)}});
-}
 
 // A training step of a mini-MLPerf preset (model, batch and AdamW as the preset has them) on
 // random tokens, in tokens per second; PyTorch's figure from the reference script when given.
