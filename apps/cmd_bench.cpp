@@ -222,7 +222,8 @@ void bench(const Options& o) {
   fmt::print("backend {} ({})\n", device->label(), device->info().name);
   bench_kernels(o, device);
   for (auto& p : o.presets) {
-    if (p != "cpu" && p != "gpu") throw Error("lathe bench: unknown preset '" + p + "' (known: cpu, gpu)");
+    if (p == "none") continue;
+    if (p != "cpu" && p != "gpu") throw Error("lathe bench: unknown preset '" + p + "' (known: cpu, gpu, none)");
     bench_training(o, device, p);
   }
 }

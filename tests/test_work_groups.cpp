@@ -243,5 +243,39 @@ TEST_P(WorkGroups, LargeElementwiseOpsUseVectorAccess) {
   EXPECT_TRUE(near(l.run(), ref::unary(xa, [](double v) { return v * 2 + 1; }), {1e-6, 1e-6}));
 }
 
+// Scores recomputed inside a softmax-like sum (a reduction nested in another): the tile's
+// registers share one inner loop nest, however the outer reduction is split or grouped.
+TEST_P(WorkGroups, NestedReductionsShareOneLoopPerTile) {
+  struct Env {
+    Env() { setenv("LATHE_RECOMPUTE_MIB", "0", 1); }
+    ~Env() { unsetenv("LATHE_RECOMPUTE_MIB"); }
+  } env;
+  ref::Array qa = ref::random({64, 8}, rng), ka = ref::random({96, 8}, rng);
+  Tensor y = (input(qa).matmul(input(ka).transpose(0, 1)) * 0.5).exp().sum({1});
+  ref::Array s = ref::matmul(qa, ref::permute(ka, {1, 0}));
+  ref::Array want = ref::reduce(ref::unary(s, [](double v) { return std::exp(v * 0.5); }), {1}, false, 0,
+                                [](double a, double b) { return a + b; });
+  auto reduction_loops = [](const Kernel& k) {
+    return std::count_if(k.insts.begin(), k.insts.end(), [](const Inst& in) { return in.op == IOp::Range && in.reduction; });
+  };
+  struct Case {
+    int64_t upcast, split, lanes;
+  };
+  for (Case c : {Case{1, 1, 1}, Case{4, 1, 1}, Case{4, 4, 1}, Case{2, 1, 8}}) {
+    if (c.lanes > 1 && !has_groups()) continue;
+    LoweringOptions opt;
+    opt.flatten_outer = c.lanes > 1 || default_device()->info().parallel_all_outer_loops;
+    opt.upcast = {c.upcast};
+    opt.reduce_split = c.split;
+    opt.group_reduce = c.lanes;
+    Lowered l = lowered(y, &opt);
+    // The outer reduction and one nest of the inner one: registers x split would otherwise
+    // each open their own.
+    EXPECT_EQ(reduction_loops(l.lk.kernel), 2) << kernel_ir_text(l.lk.kernel);
+    EXPECT_EQ(count(l.lk.kernel, IOp::DefineAcc), c.upcast * c.split * 2) << kernel_ir_text(l.lk.kernel);
+    EXPECT_TRUE(near(l.run(), want, dot_tol(96))) << c.upcast << " registers, " << c.split << " partial sums, " << c.lanes << " lanes";
+  }
+}
+
 }  // namespace
 }  // namespace lathe::test

@@ -233,6 +233,9 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
   if (split <= 1 || last % split != 0) {
     std::vector<Expr> rvars = open_reduce_loops(r);
     top_reduce_vars_.push_back(rvars.empty() ? -1 : static_cast<int>(rvars.back()->value));
+    std::vector<Ctx> srcs;
+    for (auto& [acc, ctx] : accs) srcs.push_back(reduce_src_ctx(r, ctx, rvars));
+    lower_nested_together(r->src[0].get(), srcs);
     for (auto& [acc, ctx] : accs) {
       int v = lower(r->src[0].get(), reduce_src_ctx(r, ctx, rvars));
       emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {acc, v}}, false);
@@ -264,10 +267,16 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
   open_range(v, last / split, false, true);
   Expr outer = expr_mul(expr_var(v, 0, last / split - 1), split);
   rvars.push_back(nullptr);
+  std::vector<Ctx> srcs;
   for (size_t a = 0; a < accs.size(); ++a)
     for (int64_t l = 0; l < split; ++l) {
       rvars.back() = expr_add(outer, l);
-      int value = lower(r->src[0].get(), reduce_src_ctx(r, accs[a].second, rvars));
+      srcs.push_back(reduce_src_ctx(r, accs[a].second, rvars));
+    }
+  lower_nested_together(r->src[0].get(), srcs);
+  for (size_t a = 0; a < accs.size(); ++a)
+    for (int64_t l = 0; l < split; ++l) {
+      int value = lower(r->src[0].get(), srcs[a * split + l]);
       if (keyed) value = max_key(value);
       emit(Inst{IOp::AccUpdate, acc_type, r->reduce_op, {partial[a][l], value}}, false);
     }
@@ -339,6 +348,39 @@ std::vector<Expr> Lowerer::open_reduce_loops(Node* r) {
   }
   return vars;
 }
+
+// The reductions nested in `src` (attention scores recomputed inside a softmax's sums), read
+// by several tile registers: their loops run once for all of them, each (reduction, context)
+// accumulating side by side, so one pass over the reduced axis loads every operand element
+// once for the whole register tile instead of once per register.
+void Lowerer::lower_nested_together(Node* src, const std::vector<Ctx>& ctxs) {
+  std::vector<std::pair<Node*, Ctx>> found;
+  std::map<std::pair<Node*, std::string>, bool> seen;
+  for (auto& c : ctxs) collect_reduces(src, c, found, seen);
+  std::map<std::string, std::vector<std::pair<Node*, Ctx>>> by_loops;  // nests of one shape share loops
+  for (auto& f : found) {
+    Node* r = f.first;
+    std::string loops = std::to_string(static_cast<int>(r->reduce_op)) + ":" + std::to_string(static_cast<int>(r->dtype));
+    for (int64_t a : r->arg) loops += "," + std::to_string(r->src[0]->shape[a]);
+    by_loops[loops].push_back(f);
+  }
+  for (auto& [loops, members] : by_loops) {
+    if (members.size() < 2) continue;  // nothing to share: lowered where it is read
+    std::vector<int> accs;
+    for (auto& [r, c] : members) accs.push_back(emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false));
+    Node* first = members[0].first;
+    std::vector<Expr> rvars = open_reduce_loops(first);
+    for (size_t m = 0; m < members.size(); ++m) {
+      auto& [r, c] = members[m];
+      int v = lower(r->src[0].get(), reduce_src_ctx(r, c, rvars));
+      emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {accs[m], v}}, false);
+    }
+    for (size_t i = 0; i < rvars.size(); ++i) close_range();
+    for (size_t m = 0; m < members.size(); ++m) cse_.back()[memo_key(members[m].first, members[m].second)] = accs[m];
+  }
+}
+
+std::string Lowerer::memo_key(const Node* n, const Ctx& c) { return "N" + std::to_string(reinterpret_cast<uintptr_t>(n)) + "@" + c.key(); }
 
 Ctx Lowerer::reduce_src_ctx(Node* r, const Ctx& c, const std::vector<Expr>& rvars) {
   Ctx s = c;
@@ -420,7 +462,7 @@ void Lowerer::collect_reduces(Node* n, const Ctx& c, std::vector<std::pair<Node*
 int Lowerer::lower(Node* n, const Ctx& c) {
   if (c.never) return emit(make_const(n->dtype, 0), true);
   // Memoised per (node, context) within the open loop scopes: the graph is a DAG.
-  std::string memo = "N" + std::to_string(reinterpret_cast<uintptr_t>(n)) + "@" + c.key();
+  std::string memo = memo_key(n, c);
   for (auto& scope : cse_)
     if (auto it = scope.find(memo); it != scope.end()) return it->second;
   int reg = lower_uncached(n, c);

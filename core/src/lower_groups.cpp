@@ -106,6 +106,9 @@ void Lowerer::reduce_grouped(Node* r, Accs& accs, int64_t lanes) {
   open_range(jv, n / lanes, false, true);
   Expr k = expr_add(expr_mul(expr_var(jv, 0, n / lanes - 1), lanes), reduce_lane_);
   std::vector<Expr> rvars = split_reduce_index(r, k);
+  std::vector<Ctx> srcs;
+  for (auto& [acc, ctx] : accs) srcs.push_back(reduce_src_ctx(r, ctx, rvars));
+  lower_nested_together(r->src[0].get(), srcs);
   for (auto& [acc, ctx] : accs) {
     int v = lower(r->src[0].get(), reduce_src_ctx(r, ctx, rvars));
     emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {acc, v}}, false);

@@ -52,6 +52,8 @@ class Lowerer {
   void close_range();
   std::vector<Expr> open_reduce_loops(Node* r);
   static Ctx reduce_src_ctx(Node* r, const Ctx& c, const std::vector<Expr>& rvars);
+  void lower_nested_together(Node* src, const std::vector<Ctx>& ctxs);
+  static std::string memo_key(const Node* n, const Ctx& c);
   std::string cse_key(const Inst& in);
   int emit(const Inst& in, bool cse);
   int param(Buffer* b, DType dtype);

@@ -67,6 +67,7 @@ struct LoopShape {
   bool reduction = false;       // the kernel has a reduction loop
   bool transcendental = false;  // exp/log/sin inside a reduction (an epilogue's do not count)
   bool dot_products = true;     // every load inside the innermost reduction runs along it (x @ W^T, W [out, in])
+  bool nested = false;          // a reduction loop inside another (attention scores recomputed in a softmax)
 };
 
 LoopShape loop_shape(const Kernel& k) {
@@ -76,6 +77,7 @@ LoopShape loop_shape(const Kernel& k) {
   bool reduction_loads = false;
   for (auto& in : k.insts) {
     if (in.op == IOp::Range) {
+      shape.nested |= in.reduction && open_reductions > 0;
       open.push_back(&in);
       open_reductions += in.reduction;
       shape.reduction |= in.reduction;
@@ -98,14 +100,14 @@ LoopShape loop_shape(const Kernel& k) {
 // vectorizing its reduction loop as well keeps each accumulator's lanes in order (slow
 // fold-left adds) and spills: measured 30x slower on a 2048x384x128 matmul. Bodies with
 // transcendentals (softmax sums) still gain from it: exp dominates the adds. Reductions with
-// at most four outputs per iteration, and blocks of dot products along a contiguous run,
-// vectorize along the reduction only if the adds may be reassociated: partial sums per vector
+// at most four outputs per iteration, blocks of dot products along a contiguous run, and
+// reductions nested in others (their short inner loops are the dot products), vectorize along the reduction only if the adds may be reassociated: partial sums per vector
 // lane, combined at the end (a fixed order, so results are reproducible).
 std::string vectorization_attribute(const Kernel& k) {
   LoopShape shape = loop_shape(k);
   if (shape.outputs > 4 && !shape.transcendental && !shape.dot_products)
     return "__attribute__((optimize(\"no-tree-loop-vectorize\"))) ";
-  if ((shape.outputs <= 4 || shape.dot_products) && shape.reduction)
+  if ((shape.outputs <= 4 || shape.dot_products || shape.nested) && shape.reduction)
     return "__attribute__((optimize(\"associative-math,no-signed-zeros\"))) ";
   return "";
 }
