@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <atomic>
+#include <utility>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
@@ -86,24 +88,28 @@ std::vector<Found> discover(const std::string& platform_filter = "") {
   return out;
 }
 
+// A compiled kernel. A replayed step launches each kernel on the same buffers every time, so
+// the kernel objects keep their arguments set: one object per distinct argument list (up to
+// kBound of them, the oldest replaced), and a launch on a known list only enqueues. Once the
+// device frees any buffer for real, a handle may come back naming other memory: then every
+// list is bound again.
 class ClProgram : public Program {
  public:
-  ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string source, int64_t global, int64_t local,
-            bool finish_each)
-      : queue_(queue), program_(program), kernel_(kernel), source_(std::move(source)), global_(global), local_(local),
-        finish_each_(finish_each) {}
+  // `kernel` (of `function` in `program`, both owned from here) becomes the first bound object.
+  ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string function, std::string source, int64_t global,
+            int64_t local, bool finish_each, const std::atomic<uint64_t>* frees)
+      : queue_(queue), program_(program), spare_(kernel), function_(std::move(function)), source_(std::move(source)), global_(global),
+        local_(local), finish_each_(finish_each), frees_(frees), frees_seen_(frees->load()) {}
   ~ClProgram() override {
-    clReleaseKernel(kernel_);
+    if (spare_) clReleaseKernel(spare_);
+    for (auto& b : bound_) clReleaseKernel(b.kernel);
     clReleaseProgram(program_);
   }
   double run(const std::vector<void*>& buffers, bool timed) override {
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      cl_mem m = static_cast<cl_mem>(buffers[i]);
-      ok(clSetKernelArg(kernel_, static_cast<cl_uint>(i), sizeof m, &m), "clSetKernelArg");
-    }
+    cl_kernel kernel = kernel_for(buffers);
     size_t global = static_cast<size_t>(global_), local = static_cast<size_t>(local_);
     cl_event ev = nullptr;
-    ok(clEnqueueNDRangeKernel(queue_, kernel_, 1, nullptr, &global, local_ > 0 ? &local : nullptr, 0, nullptr, timed ? &ev : nullptr),
+    ok(clEnqueueNDRangeKernel(queue_, kernel, 1, nullptr, &global, local_ > 0 ? &local : nullptr, 0, nullptr, timed ? &ev : nullptr),
        "clEnqueueNDRangeKernel");
     if (!timed) {
       if (finish_each_) ok(clFinish(queue_), "clFinish");
@@ -119,12 +125,51 @@ class ClProgram : public Program {
   const std::string& source() const override { return source_; }
 
  private:
+  static constexpr size_t kBound = 16;
+  struct Bound {
+    std::vector<void*> args;
+    cl_kernel kernel;
+  };
+  cl_kernel kernel_for(const std::vector<void*>& buffers) {
+    if (uint64_t frees = frees_->load(); frees != frees_seen_) {
+      for (auto& b : bound_) clReleaseKernel(b.kernel);
+      bound_.clear();
+      frees_seen_ = frees;
+    }
+    for (auto& b : bound_)
+      if (b.args == buffers) return b.kernel;
+    if (bound_.size() == kBound) {
+      clReleaseKernel(bound_[next_].kernel);
+      bound_.erase(bound_.begin() + static_cast<std::ptrdiff_t>(next_));
+      next_ = (next_ + 1) % kBound;
+    }
+    cl_kernel k = std::exchange(spare_, nullptr);
+    if (!k) {
+      cl_int e = CL_SUCCESS;
+      k = clCreateKernel(program_, function_.c_str(), &e);
+      ok(e, "clCreateKernel");
+    }
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      cl_mem m = static_cast<cl_mem>(buffers[i]);
+      cl_int set = clSetKernelArg(k, static_cast<cl_uint>(i), sizeof m, &m);
+      if (set != CL_SUCCESS) clReleaseKernel(k);
+      ok(set, "clSetKernelArg");
+    }
+    bound_.push_back({buffers, k});
+    return k;
+  }
+
   cl_command_queue queue_;
   cl_program program_;
-  cl_kernel kernel_;
+  cl_kernel spare_;  // created with the program, not yet bound
+  std::string function_;
   std::string source_;
   int64_t global_, local_;  // local_ 0: the driver chooses the work-group size
   bool finish_each_;
+  const std::atomic<uint64_t>* frees_;  // the device's count of buffers freed for real
+  uint64_t frees_seen_;
+  std::vector<Bound> bound_;
+  size_t next_ = 0;  // the entry replaced when bound_ is full
 };
 
 class ClDevice : public Device {
@@ -197,6 +242,7 @@ class ClDevice : public Device {
     if (pooled_bytes_ + bytes > info_.memory_bytes / 4) {
       sizes_.erase(m);
       clReleaseMemObject(m);
+      ++frees_;
       return;
     }
     pool_[bytes].push_back(m);
@@ -313,8 +359,8 @@ class ClDevice : public Device {
     cl_kernel k = clCreateKernel(program, function.c_str(), &e);
     ok(e, "clCreateKernel");
     clRetainProgram(program);
-    return std::make_unique<ClProgram>(queue_, program, k, std::move(source), std::max<int64_t>(1, kernel.global_size), kernel.local_size,
-                                       finish_each_launch_);
+    return std::make_unique<ClProgram>(queue_, program, k, function, std::move(source), std::max<int64_t>(1, kernel.global_size), kernel.local_size,
+                                       finish_each_launch_, &frees_);
   }
 
   // Frees every pooled buffer; true when there was any.
@@ -322,7 +368,7 @@ class ClDevice : public Device {
     std::lock_guard<std::mutex> lock(pool_mu_);
     bool any = pooled_bytes_ > 0;
     for (auto& [bytes, list] : pool_)
-      for (cl_mem m : list) sizes_.erase(m), clReleaseMemObject(m);
+      for (cl_mem m : list) sizes_.erase(m), clReleaseMemObject(m), ++frees_;
     pool_.clear();
     pooled_bytes_ = 0;
     return any;
@@ -340,6 +386,7 @@ class ClDevice : public Device {
   std::unordered_map<size_t, std::vector<cl_mem>> pool_;
   std::unordered_map<cl_mem, size_t> sizes_;
   size_t pooled_bytes_ = 0;
+  std::atomic<uint64_t> frees_{0};  // buffers released to the driver (kernel arguments bound to them are stale)
   std::mutex loaded_mu_;
   std::unordered_map<std::string, cl_program> loaded_;  // binaries loaded from the cache, by key
 };
