@@ -99,6 +99,40 @@ TEST_P(Fusion, SiblingAssignsShareOneKernel) {
     }
 }
 
+// Reductions of one structure over different inputs (squared sums of same-shaped gradients,
+// two projections of one input) share a kernel, each in its own loop nest; reductions of
+// another structure, or reading another member's output, do not.
+TEST_P(Fusion, SiblingReductionsOfOneStructureShareOneKernel) {
+  auto sum_sq = [](const ref::Array& a) {
+    double s = 0;
+    for (double v : a.v) s += v * v;
+    return s;
+  };
+  std::vector<ref::Array> ga;
+  std::vector<Tensor> sums;
+  for (int k = 0; k < 3; ++k) {
+    ga.push_back(ref::random({64, 48}, rng));
+    sums.push_back(ref::tensor(ga.back()).realize().square().sum());
+  }
+  int64_t before = runtime_stats().kernels_run;
+  realize(sums);
+  int64_t one_each = runtime_stats().kernels_run - before;
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(sums[k].item<float>(), sum_sq(ga[k]), 1e-4 * sum_sq(ga[k])) << k;
+  Tensor alone = ref::tensor(ga[0]).realize().square().sum();
+  before = runtime_stats().kernels_run;
+  alone.realize();
+  EXPECT_EQ(one_each, runtime_stats().kernels_run - before);  // three sums cost the launches of one
+
+  ref::Array xa = ref::random({32, 40}, rng), wa = ref::random({40, 24}, rng), va = ref::random({40, 24}, rng);
+  Tensor x = ref::tensor(xa).realize();
+  Tensor y = x.matmul(ref::tensor(wa).realize()), z = x.matmul(ref::tensor(va).realize()), rows = x.sum({1}, true);
+  before = runtime_stats().kernels_run;
+  realize({y, z, rows});
+  EXPECT_EQ(runtime_stats().kernels_run - before, 2);  // y and z together; the row sums have another structure
+  EXPECT_TRUE(close(y, ref::matmul(xa, wa), {1e-5, 1e-4}));
+  EXPECT_TRUE(close(z, ref::matmul(xa, va), {1e-5, 1e-4}));
+}
+
 TEST_P(Fusion, SoftmaxIsAtMostThreeKernels) {
   Tensor x = input({8, 33});
   Tensor e = (x - x.max({-1}, true)).exp();

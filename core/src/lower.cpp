@@ -144,6 +144,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   for (auto& ctx : ctxs) {
     size_t before = tops.size();
     collect_reduces(value_, ctx, tops, seen);
+    for (Node* v : more_values_) collect_reduces(v, ctx, tops, seen);
     for (size_t i = before; i < tops.size(); ++i) output_ctx_[reduce_key(tops[i].first, tops[i].second)] = ctx;
   }
   for (auto& [r, ctx] : tops)
@@ -436,6 +437,7 @@ std::optional<Ctx> Lowerer::reduce_ctx_for(Node* r, const Ctx& output) {
   std::vector<std::pair<Node*, Ctx>> found;
   std::map<std::pair<Node*, std::string>, bool> seen;
   collect_reduces(value_, output, found, seen);
+  for (Node* v : more_values_) collect_reduces(v, output, found, seen);
   std::optional<Ctx> only;
   for (auto& [n, c] : found) {
     if (n != r) continue;

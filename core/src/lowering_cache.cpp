@@ -70,6 +70,10 @@ Fragment fragment_of(const Outputs& outs, const std::function<Buffer*(Node*)>& i
 
 }  // namespace
 
+std::string structure_key(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of) {
+  return fragment_of(outs, input_of).signature;
+}
+
 std::mutex& lowering_mu() {
   static std::mutex mu;
   return mu;

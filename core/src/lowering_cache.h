@@ -34,6 +34,10 @@ struct Lowered {
   std::vector<Buffer*> params;  // params[0] is the output
 };
 
+// The structure of what `outs` compute, independent of which buffers they read: two values
+// with the same structure lower to the same kernel.
+std::string structure_key(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of);
+
 // Lowers through a cache keyed by the fragment's structure.
 Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of, Device* dev);
 

@@ -100,8 +100,12 @@ void realize_nodes(const std::vector<Node*>& roots) {
       return it == made.end() ? nullptr : it->second;
     };
   };
-  const std::vector<size_t> first =
-      sibling_groups(items, [&](size_t i) { return reads_of(items[i].value, input_of_for({items[i].node})); });
+  const std::vector<size_t> first = sibling_groups(items, [&](size_t i) {
+    auto input_of = input_of_for({items[i].node});
+    Reads r = reads_of(items[i].value, input_of);
+    if (r.reduces) r.structure = structure_key({{items[i].value, items[i].output.get()}}, input_of);
+    return r;
+  });
 
   // Lower everything first so that all new kernels compile together (one kernel per group, at
   // its first item).

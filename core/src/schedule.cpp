@@ -200,11 +200,13 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
       stack.pop_back();
       if (n->buffer || realize.count(n) || n->op == Op::Reduce || !seen.insert(n).second) continue;
       if (n->op == Op::Expand && numel(n->shape) != numel(n->src[0]->shape)) {
+        // DETACH only cuts gradients: a detached stored value (a parameter, a softmax's
+        // maximum) is read where it is, not copied.
         Node* s = n->src[0].get();
-        while (is_movement(s->op) && !s->buffer && !realize.count(s)) s = s->src[0].get();
+        while ((is_movement(s->op) || s->op == Op::Detach) && !s->buffer && !realize.count(s)) s = s->src[0].get();
         // Except a value built on a recomputed reduction: storing it would store the matrix
         // that recomputing avoids; the kernel computes it once per register tile instead.
-        if (!s->buffer && (is_elementwise(s->op) || s->op == Op::Detach) && !reads_recomputed(s, recomputed, realize)) {
+        if (!s->buffer && !realize.count(s) && is_elementwise(s->op) && !reads_recomputed(s, recomputed, realize)) {
           realize.insert(s);
           continue;
         }

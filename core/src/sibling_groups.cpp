@@ -24,7 +24,7 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of) {
 }
 
 std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<Reads(size_t)>& reads_of_item) {
-  constexpr size_t kMaxMembers = 8;
+  constexpr size_t kMaxMembers = 24;  // eight parameters' updates with their moments
   // What an item reads is worked out only for items next to one of their shape and device.
   std::vector<std::optional<Reads>> known(items.size());
   auto reads = [&](size_t i) -> const Reads& {
@@ -38,7 +38,7 @@ std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const
     size_t g = first[i - 1];
     const ScheduleItem& lead = items[g];
     if (lead.kind != ScheduleItem::Kind::Kernel || i - g >= kMaxMembers || lead.node->device != items[i].node->device ||
-        lead.value->shape != items[i].value->shape || reads(i).reduces || reads(g).reduces)
+        lead.value->shape != items[i].value->shape || reads(i).reduces != reads(g).reduces || reads(i).structure != reads(g).structure)
       continue;
     bool ok = true;
     for (size_t m = g; m < i && ok; ++m) {

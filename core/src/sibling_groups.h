@@ -1,6 +1,7 @@
 // Internal: which consecutive items of a schedule one kernel with several outputs can store.
 #pragma once
 #include <functional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -14,13 +15,15 @@ namespace lathe {
 struct Reads {
   bool reduces = false;
   std::unordered_map<Buffer*, bool> moved;
+  std::string structure;  // with a reduction: the value's structure (structure_key), which members must share
 };
 
 Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of);
 
 // Consecutive kernel items that one kernel stores together: elementwise values of one shape on
 // one device (an optimizer's update of a parameter and of its two moments: one launch and one
-// read of the gradient instead of three). A member never reads what an earlier member writes
+// read of the gradient instead of three), or reductions of one structure over other buffers
+// (the squared sums of same-shaped gradients for a global norm). A member never reads what an earlier member writes
 // (it wants the new value; the kernel loads everything before it stores) and reads what a
 // later member writes only element for element. Returns each item's first member;
 // `reads_of_item` is asked only about items that could join a neighbour.

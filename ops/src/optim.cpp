@@ -1,8 +1,9 @@
 #include "lathe/ops/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
-
+#include <numeric>
 
 namespace lathe::ops {
 namespace {
@@ -17,6 +18,15 @@ Tensor element(const Tensor& values, int i, const Tensor& like) {
 void upload(Tensor& values, const std::vector<float>& v, Device* device) {
   if (!values.defined()) values = Tensor::zeros({static_cast<int64_t>(v.size())}, DType::Float32, device).contiguous().realize();
   values.copy_from_host(v.data());
+}
+
+// Parameter indices with equal shapes next to each other (otherwise in order): the updates
+// of same-shaped parameters then sit side by side in the schedule, where they share kernels.
+std::vector<size_t> by_shape(const std::vector<Tensor>& params) {
+  std::vector<size_t> order(params.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return params[a].shape() < params[b].shape(); });
+  return order;
 }
 
 }  // namespace
@@ -52,7 +62,7 @@ void AdamW::update(const Tensor& grad_scale) {
   check(hyper_.defined(), "AdamW::update(): call prepare_step() first");
   const auto& o = options_;
   std::vector<Tensor> updated;
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (size_t i : by_shape(params_)) {
     Tensor& p = params_[i];
     Tensor g = scaled_grad(p, grad_scale);
     if (!g.defined()) continue;
@@ -85,7 +95,7 @@ void SGD::update(const Tensor& grad_scale) {
   NoGradGuard no_grad;
   check(hyper_.defined(), "SGD::update(): call prepare_step() first");
   std::vector<Tensor> updated;
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (size_t i : by_shape(params_)) {
     Tensor& p = params_[i];
     Tensor g = scaled_grad(p, grad_scale);
     if (!g.defined()) continue;
@@ -110,7 +120,8 @@ void SGD::zero_grad() {
 GradNorm grad_norm(std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
   Tensor total;
-  for (auto& p : params) {
+  for (size_t i : by_shape(params)) {
+    const Tensor& p = params[i];
     if (!p.grad().defined()) continue;
     Tensor sq = p.grad().cast(DType::Float32).square().sum();
     total = total.defined() ? total + sq : sq;
@@ -124,8 +135,8 @@ Tensor clip_grad_norm(std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
   GradNorm n = grad_norm(params, max_norm);
   std::vector<Tensor> grads;
-  for (auto& p : params) {
-    Tensor g = p.grad();
+  for (size_t i : by_shape(params)) {
+    Tensor g = params[i].grad();
     if (!g.defined()) continue;
     g.assign(g * n.scale.cast(g.dtype()));
     grads.push_back(g);

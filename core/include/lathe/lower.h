@@ -40,8 +40,9 @@ struct LoweredKernel {
 LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
 
-// One kernel storing several elementwise values of the same shape, each into its own output
-// (params 0..n-1, in order). Every value is computed, all its loads done, before any store.
+// One kernel storing several values of the same shape, each into its own output (params
+// 0..n-1, in order): elementwise values, or reductions of one structure over other inputs,
+// each in its own loop nest. Every value is computed, all its loads done, before any store.
 LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
 
