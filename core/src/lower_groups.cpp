@@ -218,6 +218,8 @@ bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, con
       round = expr_var(jv, 0, rounds - 1);
     }
     Expr slot = expr_mul(expr_add(expr_mul(round, group), local_id_), width);
+    std::vector<Ctx> srcs;
+    std::vector<Expr> slots;
     for (int64_t v = 0; v < width; ++v) {
       Expr kk = st.use.k_contiguous ? expr_add(expr_mod(slot, chunk), v) : expr_div(slot, st.tile);
       Expr tb = st.use.k_contiguous ? expr_div(slot, chunk) : expr_add(expr_mod(slot, st.tile), v);
@@ -230,9 +232,11 @@ bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, con
       }
       std::optional<Ctx> rc = reduce_ctx_for(r, out);
       check(rc.has_value(), "lowering: staged factor lost its reduction");
-      int value = lower(st.x, reduce_src_ctx(r, *rc, split_reduce_index(r, expr_add(chunk_start, kk))));
-      local_store(st.array, expr_add(expr_mul(kk, st.row), tb), value);
+      srcs.push_back(reduce_src_ctx(r, *rc, split_reduce_index(r, expr_add(chunk_start, kk))));
+      slots.push_back(expr_add(expr_mul(kk, st.row), tb));
     }
+    lower_nested_together(st.x, srcs);  // a factor computed by a reduction (recomputed scores)
+    for (size_t v = 0; v < srcs.size(); ++v) local_store(st.array, slots[v], lower(st.x, srcs[v]));
     if (rounds > 1) close_range();
   }
   barrier();
