@@ -5,6 +5,7 @@
 #   scripts/device_opencl.sh bench        kernels (matmul, elementwise, softmax, attention) and a gpu-preset
 #                                         training step, beside PyTorch in the same run
 #   scripts/device_opencl.sh longattn     causal attention 1x8x4096x64 with recomputed scores, and its kernels
+#                                         (with LATHE_SEARCH=N set: what the search found for them)
 #   scripts/device_opencl.sh search       the matmul benchmark with LATHE_SEARCH=2
 #   scripts/device_opencl.sh mlperf SECS [cold|warm] [notorch]
 #                                         the `gpu` mini-MLPerf preset on opencl (cold: empty kernel
@@ -50,7 +51,7 @@ case "${1:-}" in
     # Causal attention 1x8x4096x64 with its scores recomputed (not stored), beside PyTorch,
     # then the same with every kernel timed (LATHE_DEBUG=1), slowest kernels first.
     LATHE_RECOMPUTE_MIB=256 "$lathe" bench --backend opencl --sizes 256 --repeat 3 --elementwise-mi 1 --presets none --python python3 \
-      --attention 1x8x4096x64 --torch-device cuda 2>&1 | grep -E "attention" | tee "$out/longattn.txt"
+      --attention 1x8x4096x64 --torch-device cuda 2>&1 | grep -E "attention|search:" | tee "$out/longattn.txt"
     LATHE_DEBUG=1 LATHE_RECOMPUTE_MIB=256 "$lathe" bench --backend opencl --sizes 256 --repeat 1 --elementwise-mi 1 --presets none \
       --python none --attention 1x8x4096x64 2>&1 | grep -oP "opencl:0 \K.*" | awk '{print $6, "ms", $1}' | sort -rn | head -15 | tee -a "$out/longattn.txt"
     ;;

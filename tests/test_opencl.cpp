@@ -41,15 +41,15 @@ TEST(OpenCL, LaunchesOnManyBufferListsUseTheirOwnBuffers) {
   if (!opencl_usable()) GTEST_SKIP() << "no OpenCL platform here";
   Device* d = get_device("opencl:0");
   std::vector<Tensor> xs, ys;
-  for (int k = 0; k < 40; ++k) xs.push_back(Tensor::full({1000}, static_cast<double>(k), DType::Float32, d).realize());
+  for (int k = 0; k < 80; ++k) xs.push_back(Tensor::full({1000}, static_cast<double>(k), DType::Float32, d).realize());
   for (int round = 0; round < 2; ++round) {
     ys.clear();
-    for (int k = 0; k < 40; ++k) {
-      int i = round == 0 ? k : 39 - k;
+    for (int k = 0; k < 80; ++k) {
+      int i = round == 0 ? k : 79 - k;
       ys.push_back((xs[static_cast<size_t>(i)] * 2 + 1).realize());
     }
-    for (int k = 0; k < 40; ++k) {
-      int i = round == 0 ? k : 39 - k;
+    for (int k = 0; k < 80; ++k) {
+      int i = round == 0 ? k : 79 - k;
       std::vector<float> v = ys[static_cast<size_t>(k)].to_vector<float>();
       ASSERT_EQ(v.front(), 2.0f * static_cast<float>(i) + 1) << "round " << round << ", list " << k;
       ASSERT_EQ(v.back(), 2.0f * static_cast<float>(i) + 1) << "round " << round << ", list " << k;

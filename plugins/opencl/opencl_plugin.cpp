@@ -89,19 +89,19 @@ std::vector<Found> discover(const std::string& platform_filter = "") {
 }
 
 // A compiled kernel. A replayed step launches each kernel on the same buffers every time, so
-// the kernel objects keep their arguments set: one object per distinct argument list (up to
-// kBound of them, the oldest replaced), and a launch on a known list only enqueues. Once the
-// device frees any buffer for real, a handle may come back naming other memory: then every
-// list is bound again.
+// kernel objects keep their arguments set: one object per argument list for the first kBound
+// lists a program sees, and a launch on one of them only enqueues; further lists share one
+// object whose arguments are set as they change. Once the device frees any buffer for real, a
+// handle may come back naming other memory: then every list is bound again.
 class ClProgram : public Program {
  public:
-  // `kernel` (of `function` in `program`, both owned from here) becomes the first bound object.
+  // `kernel` (of `function` in `program`, both owned from here) is the shared object.
   ClProgram(cl_command_queue queue, cl_program program, cl_kernel kernel, std::string function, std::string source, int64_t global,
             int64_t local, bool finish_each, const std::atomic<uint64_t>* frees)
-      : queue_(queue), program_(program), spare_(kernel), function_(std::move(function)), source_(std::move(source)), global_(global),
+      : queue_(queue), program_(program), shared_{{}, kernel}, function_(std::move(function)), source_(std::move(source)), global_(global),
         local_(local), finish_each_(finish_each), frees_(frees), frees_seen_(frees->load()) {}
   ~ClProgram() override {
-    if (spare_) clReleaseKernel(spare_);
+    clReleaseKernel(shared_.kernel);
     for (auto& b : bound_) clReleaseKernel(b.kernel);
     clReleaseProgram(program_);
   }
@@ -125,43 +125,42 @@ class ClProgram : public Program {
   const std::string& source() const override { return source_; }
 
  private:
-  static constexpr size_t kBound = 16;
+  static constexpr size_t kBound = 64;
   struct Bound {
     std::vector<void*> args;
     cl_kernel kernel;
   };
+  static void set_args(Bound& b, const std::vector<void*>& buffers) {
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      cl_mem m = static_cast<cl_mem>(buffers[i]);
+      ok(clSetKernelArg(b.kernel, static_cast<cl_uint>(i), sizeof m, &m), "clSetKernelArg");
+    }
+    b.args = buffers;
+  }
   cl_kernel kernel_for(const std::vector<void*>& buffers) {
     if (uint64_t frees = frees_->load(); frees != frees_seen_) {
       for (auto& b : bound_) clReleaseKernel(b.kernel);
       bound_.clear();
+      shared_.args.clear();
       frees_seen_ = frees;
     }
     for (auto& b : bound_)
       if (b.args == buffers) return b.kernel;
-    if (bound_.size() == kBound) {
-      clReleaseKernel(bound_[next_].kernel);
-      bound_.erase(bound_.begin() + static_cast<std::ptrdiff_t>(next_));
-      next_ = (next_ + 1) % kBound;
-    }
-    cl_kernel k = std::exchange(spare_, nullptr);
-    if (!k) {
+    if (bound_.size() < kBound) {
       cl_int e = CL_SUCCESS;
-      k = clCreateKernel(program_, function_.c_str(), &e);
+      Bound b{{}, clCreateKernel(program_, function_.c_str(), &e)};
       ok(e, "clCreateKernel");
+      bound_.push_back(b);
+      set_args(bound_.back(), buffers);
+      return b.kernel;
     }
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      cl_mem m = static_cast<cl_mem>(buffers[i]);
-      cl_int set = clSetKernelArg(k, static_cast<cl_uint>(i), sizeof m, &m);
-      if (set != CL_SUCCESS) clReleaseKernel(k);
-      ok(set, "clSetKernelArg");
-    }
-    bound_.push_back({buffers, k});
-    return k;
+    if (shared_.args != buffers) set_args(shared_, buffers);
+    return shared_.kernel;
   }
 
   cl_command_queue queue_;
   cl_program program_;
-  cl_kernel spare_;  // created with the program, not yet bound
+  Bound shared_;  // for argument lists beyond the first kBound
   std::string function_;
   std::string source_;
   int64_t global_, local_;  // local_ 0: the driver chooses the work-group size
@@ -169,7 +168,6 @@ class ClProgram : public Program {
   const std::atomic<uint64_t>* frees_;  // the device's count of buffers freed for real
   uint64_t frees_seen_;
   std::vector<Bound> bound_;
-  size_t next_ = 0;  // the entry replaced when bound_ is full
 };
 
 class ClDevice : public Device {
