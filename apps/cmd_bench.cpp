@@ -199,7 +199,11 @@ void bench_training(const Options& o, Device* device, const std::string& preset)
   Tensor tokens = Tensor::randint(0, 256, {B, T + 1}, DType::Int32, device).realize();
   TrainStep train_step(model, params, opt, 1.0);
   double issue = 1e30;
-  auto step = [&] { issue = std::min(issue, train_step.run({tokens}, 1e-3).issue_seconds); };  // reads the loss: waits
+  StepCapture::Waits waits;
+  auto step = [&] {  // reads the loss: waits for the device
+    double issued = train_step.run({tokens}, 1e-3).issue_seconds;
+    if (issued < issue) issue = issued, waits = train_step.capture().last_waits();
+  };
   for (int warm = 0; warm < 3 && !train_step.capture().replaying(); ++warm) step();  // compile, then capture
   double seconds = best_seconds(o.repeat, step);
   double ref = 0;
@@ -215,6 +219,9 @@ void bench_training(const Options& o, Device* device, const std::string& preset)
   row(fmt::format("train step, {} preset", preset), static_cast<double>(B * T) / seconds, "tokens/s", {{"PyTorch fp32 (reference script)", ref}});
   fmt::print("  issuing a step took {:.2f} ms of {:.2f} ms ({:.1f}%; kernels included where launches are synchronous, as on cpu){}\n", issue * 1e3, seconds * 1e3, 100 * issue / seconds,
              train_step.capture().replaying() ? ", replayed" : ", not captured: " + train_step.capture().not_captured_reason());
+  if (gpu && waits.launches > 0)
+    fmt::print("  of which {:.2f} ms in {} launches that waited for room in the device's queue: host time {:.2f} ms ({:.1f}%)\n",
+               waits.seconds * 1e3, waits.launches, (issue - waits.seconds) * 1e3, 100 * (issue - waits.seconds) / seconds);
 }
 
 void bench(const Options& o) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
@@ -196,7 +197,7 @@ std::unique_ptr<Plan> plan_of(Trace& t, const std::vector<std::shared_ptr<Buffer
   return plan;
 }
 
-std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>>& inputs) {
+std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>>& inputs, StepCapture::Waits& waits) {
   check(inputs.size() == plan.captured_inputs.size(), "captured step: called with " + std::to_string(inputs.size()) +
                                                           " inputs, captured with " + std::to_string(plan.captured_inputs.size()));
   for (size_t k = 0; k < inputs.size(); ++k) {
@@ -209,6 +210,8 @@ std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>
   }
   auto buffer = [&](int k) { return plan.input[k] >= 0 ? inputs[plan.input[k]].get() : plan.buffers[k].get(); };
   std::vector<void*> handles;
+  waits = {};
+  constexpr double kWait = 20e-6;  // far above what issuing one launch costs the host
   for (TraceLaunch& l : plan.launches) {
     if (!l.program) {
       copy_buffer(*buffer(l.args[1]), *buffer(l.args[0]));
@@ -216,7 +219,10 @@ std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>
     }
     handles.clear();
     for (int k : l.args) handles.push_back(buffer(k)->handle());
+    auto start = std::chrono::steady_clock::now();
     launch_kernel(*l.program, *l.kernel, buffer(l.args[0])->device(), handles);
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (took > kWait) ++waits.launches, waits.seconds += took;
   }
   return plan.outputs;
 }
@@ -239,7 +245,7 @@ std::vector<Tensor> StepCapture::operator()(const std::vector<Tensor>& inputs) {
     t.realize();
     buffers.push_back(t.node()->buffer);
   }
-  if (plan_) return replay(*plan_, buffers);
+  if (plan_) return replay(*plan_, buffers, waits_);
   if (given_up_ || !capture_enabled()) return step_(inputs);
   check(active_recording() == nullptr, "captured step: a captured step cannot call another one");
   Recording recording;

@@ -40,12 +40,20 @@ class StepCapture {
   size_t launches() const;        // kernels and copies per replay
   size_t buffers_shared() const;  // short-lived buffers folded into shared memory blocks
   size_t memory_blocks() const;   // the blocks they were folded into
+  // Launches of the last replay that took over 20 µs to issue, and their time: a device's
+  // queue is full, so the host waits for the device, not the other way round.
+  struct Waits {
+    size_t launches = 0;
+    double seconds = 0;
+  };
+  const Waits& last_waits() const { return waits_; }
 
  private:
   Step step_;
   std::unique_ptr<CaptureTrace> previous_;
   std::unique_ptr<CapturePlan> plan_;
   std::string reason_;
+  Waits waits_;
   int attempts_ = 0;
   bool given_up_ = false;
 };
