@@ -122,6 +122,15 @@ TEST_P(Fusion, SiblingReductionsOfOneStructureShareOneKernel) {
   before = runtime_stats().kernels_run;
   alone.realize();
   EXPECT_EQ(one_each, runtime_stats().kernels_run - before);  // three sums cost the launches of one
+  // Apart in the schedule, with an independent kernel between them: brought together.
+  ref::Array ha = ref::random({10, 7}, rng);
+  Tensor first = ref::tensor(ga[1]).realize().square().sum(), between = ref::tensor(ha).realize() * 2.0,
+         second = ref::tensor(ga[2]).realize().square().sum();
+  before = runtime_stats().kernels_run;
+  realize({first, between, second});
+  EXPECT_EQ(runtime_stats().kernels_run - before, one_each + 1);
+  EXPECT_NEAR(second.item<float>(), sum_sq(ga[2]), 1e-4 * sum_sq(ga[2]));
+  EXPECT_TRUE(close(between, ref::unary(ha, [](double v) { return v * 2; }), {1e-6, 1e-6}));
 
   ref::Array xa = ref::random({32, 40}, rng), wa = ref::random({40, 24}, rng), va = ref::random({40, 24}, rng);
   Tensor x = ref::tensor(xa).realize();

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <set>
 
 #include "lathe/error.h"
 #include "lowerer.h"
@@ -139,17 +140,26 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
 
   // Reductions at the top of the expression run first, one loop nest each, every tile
   // register accumulating inside it; the epilogue then reads the accumulators.
+  std::vector<Node*> values = {value_};
+  values.insert(values.end(), more_values_.begin(), more_values_.end());
   std::vector<std::pair<Node*, Ctx>> tops;
+  std::vector<size_t> value_of;  // per entry of tops: the value it was found in first
   std::map<std::pair<Node*, std::string>, bool> seen;
   for (auto& ctx : ctxs) {
     size_t before = tops.size();
-    collect_reduces(value_, ctx, tops, seen);
-    for (Node* v : more_values_) collect_reduces(v, ctx, tops, seen);
+    for (size_t o = 0; o < values.size(); ++o) {
+      collect_reduces(values[o], ctx, tops, seen);
+      value_of.resize(tops.size(), o);
+    }
     for (size_t i = before; i < tops.size(); ++i) output_ctx_[reduce_key(tops[i].first, tops[i].second)] = ctx;
   }
-  for (auto& [r, ctx] : tops)
-    if (std::find(top_reduces_.begin(), top_reduces_.end(), r) == top_reduces_.end()) top_reduces_.push_back(r);
-  for (Node* r : top_reduces_) {
+  std::vector<size_t> reduce_value;  // per top reduction: the value that reads it first
+  for (size_t t = 0; t < tops.size(); ++t)
+    if (std::find(top_reduces_.begin(), top_reduces_.end(), tops[t].first) == top_reduces_.end()) {
+      top_reduces_.push_back(tops[t].first);
+      reduce_value.push_back(value_of[t]);
+    }
+  auto lower_top = [&](Node* r) {
     name[0] = 'R';
     Accs accs;
     for (auto& [rn, ctx] : tops) {
@@ -162,26 +172,38 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     in_top_reduce_ = false;
     for (auto& [acc, ctx] : accs) top_acc_[{r, ctx.key()}] = acc;
     for (int64_t a : r->arg) name += "_" + std::to_string(r->src[0]->shape[a]);
-  }
+  };
 
   // A grouped reduction leaves the result with every lane; the first one stores it.
   std::vector<IndexBound> gate;
   if (reduce_lane_) add_bound(gate, {reduce_lane_, 0, 1});
   Shape ostr = contiguous_strides(S);
-  for (auto& ctx : ctxs) {
-    // Every value (and so every load) first, then the stores: a value may read in place the
-    // old contents of another output of this kernel.
-    std::vector<int> values = {lower(value_, ctx)};
-    for (Node* v : more_values_) values.push_back(lower(v, ctx));
+  auto store = [&](size_t o, const Ctx& ctx, int value) {
     Expr index = expr_const(0);
     for (size_t d = 0; d < nd; ++d) index = expr_add(index, expr_mul(ctx.idx[d], ostr[d]));
+    Inst st{IOp::Store, values[o]->dtype};
+    st.src = {value};
+    st.buffer = static_cast<int>(o);
+    st.index = index;
+    st.valid = gate;
+    emit(st, false);
+  };
+  if (values.size() > 1 && !top_reduces_.empty() && !reads_an_output(values)) {
+    // Reductions side by side that read no output: each is stored as soon as it is done, so
+    // that its accumulators are free for the next one's.
     for (size_t o = 0; o < values.size(); ++o) {
-      Inst st{IOp::Store, o == 0 ? value_->dtype : more_values_[o - 1]->dtype};
-      st.src = {values[o]};
-      st.buffer = static_cast<int>(o);
-      st.index = index;
-      st.valid = gate;
-      emit(st, false);
+      for (size_t t = 0; t < top_reduces_.size(); ++t)
+        if (reduce_value[t] == o) lower_top(top_reduces_[t]);
+      for (auto& ctx : ctxs) store(o, ctx, lower(values[o], ctx));
+    }
+  } else {
+    for (Node* r : top_reduces_) lower_top(r);
+    for (auto& ctx : ctxs) {
+      // Every value (and so every load) first, then the stores: a value may read in place the
+      // old contents of another output of this kernel.
+      std::vector<int> lowered;
+      for (Node* v : values) lowered.push_back(lower(v, ctx));
+      for (size_t o = 0; o < values.size(); ++o) store(o, ctx, lowered[o]);
     }
   }
   while (cse_.size() > 1) close_range();
@@ -191,6 +213,23 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (c == '-') c = 'm';
   estimate();
   return {std::move(k_), std::move(params_)};
+}
+
+bool Lowerer::reads_an_output(const std::vector<Node*>& values) {
+  std::set<Buffer*> outputs(params_.begin(), params_.begin() + static_cast<std::ptrdiff_t>(values.size()));
+  std::set<Node*> seen;
+  std::vector<Node*> stack(values.begin(), values.end());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (!seen.insert(n).second) continue;
+    if (Buffer* b = input_of_(n)) {
+      if (outputs.count(b)) return true;
+      continue;
+    }
+    for (auto& src : n->src) stack.push_back(src.get());
+  }
+  return false;
 }
 
 void Lowerer::open_output_loops(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "lathe/buffer.h"
@@ -100,12 +101,25 @@ void realize_nodes(const std::vector<Node*>& roots) {
       return it == made.end() ? nullptr : it->second;
     };
   };
-  const std::vector<size_t> first = sibling_groups(items, [&](size_t i) {
-    auto input_of = input_of_for({items[i].node});
-    Reads r = reads_of(items[i].value, input_of);
-    if (r.reduces) r.structure = structure_key({{items[i].value, items[i].output.get()}}, input_of);
-    return r;
-  });
+  // Items that can share a kernel are brought next to each other, then grouped.
+  std::vector<std::optional<Reads>> known(items.size());
+  auto reads_at = [&](size_t i) -> const Reads& {
+    if (!known[i]) {
+      auto input_of = input_of_for({items[i].node});
+      known[i] = reads_of(items[i].value, input_of);
+      if (known[i]->reduces) known[i]->structure = structure_key({{items[i].value, items[i].output.get()}}, input_of);
+    }
+    return *known[i];
+  };
+  {
+    std::vector<size_t> order = sibling_order(items, reads_at);
+    std::vector<ScheduleItem> moved;
+    std::vector<std::optional<Reads>> moved_reads;
+    for (size_t k : order) moved.push_back(std::move(items[k])), moved_reads.push_back(std::move(known[k]));
+    items = std::move(moved);
+    known = std::move(moved_reads);
+  }
+  const std::vector<size_t> first = sibling_groups(items, [&](size_t i) { return reads_at(i); });
 
   // Lower everything first so that all new kernels compile together (one kernel per group, at
   // its first item).

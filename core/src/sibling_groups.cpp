@@ -51,4 +51,34 @@ std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const
   return first;
 }
 
+std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads) {
+  constexpr size_t kWindow = 48;  // how far back an item looks for a partner
+  auto alike = [&](size_t a, size_t b) {
+    const ScheduleItem &x = items[a], &y = items[b];
+    return x.kind == ScheduleItem::Kind::Kernel && y.kind == ScheduleItem::Kind::Kernel && x.node->device == y.node->device &&
+           x.value->shape == y.value->shape && reads(a).reduces == reads(b).reduces && reads(a).structure == reads(b).structure;
+  };
+  auto independent = [&](size_t moved, size_t passed) {
+    if (items[passed].kind != ScheduleItem::Kind::Kernel) return false;
+    Buffer *out = items[moved].output.get(), *other = items[passed].output.get();
+    return out != other && !reads(moved).moved.count(other) && !reads(passed).moved.count(out);
+  };
+  std::vector<size_t> order;
+  for (size_t i = 0; i < items.size(); ++i) {
+    size_t at = order.size();  // where i goes: after its nearest partner, or last
+    if (items[i].kind == ScheduleItem::Kind::Kernel) {
+      for (size_t back = 0; back < std::min(kWindow, order.size()); ++back) {
+        size_t k = order[order.size() - 1 - back];
+        if (items[k].value->shape == items[i].value->shape && alike(k, i)) {
+          at = order.size() - back;
+          break;
+        }
+        if (!independent(i, k)) break;
+      }
+    }
+    order.insert(order.begin() + static_cast<std::ptrdiff_t>(at), i);
+  }
+  return order;
+}
+
 }  // namespace lathe

@@ -29,4 +29,11 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of);
 // `reads_of_item` is asked only about items that could join a neighbour.
 std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<Reads(size_t)>& reads_of_item);
 
+// An order of the items (a permutation of their indices) in which each kernel item that could
+// share a kernel with an earlier one (same device and shape; with reductions, same structure)
+// follows it directly, when it can move up past the items between: it reads none of their
+// outputs, and they neither read nor write its output. Copies are not moved past. The split
+// reductions of same-shaped weight gradients, for one, come apart in a backward pass.
+std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads_of_item);
+
 }  // namespace lathe
