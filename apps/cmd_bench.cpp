@@ -22,6 +22,8 @@
 #include "train/train_step.h"
 #include "lathe/backends.h"
 #include "lathe/device.h"
+#include "lathe/lower.h"
+#include "lathe/runtime.h"
 #include "lathe/models/llama.h"
 #include "lathe/ops/attention.h"
 #include "lathe/ops/nn.h"
@@ -176,6 +178,37 @@ void bench_kernels(const Options& o, Device* device) {
 }
 
 
+// What issuing one launch costs the host on this device, by the number of buffers the kernel
+// takes: 2000 launches of a small elementwise kernel, issued without waiting, then one wait.
+void bench_issue(Device* device) {
+  for (int inputs : {1, 8, 32}) {
+    std::vector<Tensor> xs;
+    Tensor y;
+    for (int k = 0; k < inputs; ++k) {
+      xs.push_back(Tensor::rand({1024}, DType::Float32, device).realize());
+      y = y.defined() ? y + xs.back() : xs.back() * 1.0;
+    }
+    std::vector<ScheduleItem> items = create_schedule({y.node().get()});
+    Node* self = items.at(0).node;
+    auto input_of = [self](Node* n) -> Buffer* { return n == self ? nullptr : n->buffer.get(); };
+    LoweredKernel lk = lower_kernel(items[0].value, items[0].output.get(), input_of, default_options(items[0].value, input_of, device->info()));
+    auto program = device->compile(lk.kernel);
+    std::vector<void*> handles;
+    for (Buffer* b : lk.params) handles.push_back(b->handle());
+    const int launches = 2000;
+    program->run(handles, false);
+    device->synchronize();
+    double issue = 1e30;
+    for (int r = 0; r < 3; ++r) {
+      auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < launches; ++i) program->run(handles, false);
+      issue = std::min(issue, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      device->synchronize();
+    }
+    row(fmt::format("issue a launch, {} buffers", handles.size()), issue / launches * 1e6, "us", {});
+  }
+}
+
 // A training step of a mini-MLPerf preset (model, batch and AdamW as the preset has them) on
 // random tokens, in tokens per second; PyTorch's figure from the reference script when given.
 void bench_training(const Options& o, Device* device, const std::string& preset) {
@@ -228,6 +261,7 @@ void bench(const Options& o) {
   Device* device = get_device(o.backend);
   fmt::print("backend {} ({})\n", device->label(), device->info().name);
   bench_kernels(o, device);
+  if (device->info().max_local_size > 1) bench_issue(device);  // where launches are asynchronous
   for (auto& p : o.presets) {
     if (p == "none") continue;
     if (p != "cpu" && p != "gpu") throw Error("lathe bench: unknown preset '" + p + "' (known: cpu, gpu, none)");
