@@ -2,6 +2,7 @@
 // heuristics from the shape of the kernel and what the device offers.
 #include <algorithm>
 #include <numeric>
+#include <unordered_set>
 
 #include "lathe/error.h"
 #include "lowerer.h"
@@ -152,6 +153,21 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   return opt;
 }
 
+// Whether a reduction computes another one per step (attention scores recomputed inside a
+// softmax's maximum or sum) rather than reading it from memory.
+bool has_nested_reduction(Node* r, const std::function<Buffer*(Node*)>& input_of) {
+  std::vector<Node*> stack = {r->src[0].get()};
+  std::unordered_set<Node*> seen;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (input_of(n) || !seen.insert(n).second) continue;
+    if (n->op == Op::Reduce) return true;
+    for (auto& s : n->src) stack.push_back(s.get());
+  }
+  return false;
+}
+
 // The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.
 int64_t lanes_for(int64_t n, int64_t cap, int64_t min_each) {
   int64_t l = 1;
@@ -208,6 +224,20 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
       return opt;
     }
     opt.upcast.assign(nd, 1);  // no tile fits: reduce in groups of lanes like any reduction
+  }
+  bool nested = false;
+  for (Node* r : trial.top_reduces_) nested |= has_nested_reduction(r, input_of);
+  int rows = -1;  // the widest output axis
+  for (int d = 0; d < nd; ++d)
+    if (S[d] % 4 == 0 && (rows < 0 || S[d] > S[rows])) rows = d;
+  if (nested && rows >= 0 && length >= 64) {
+    // Scores recomputed inside a reduction over keys: four rows per work-item, so that each
+    // key row loaded serves four dot products (the nested loops run together, see
+    // lower_nested_together), and 64 lanes per group splitting the keys.
+    opt.upcast[rows] = 4;
+    opt.group_reduce = lanes_for(length, std::min<int64_t>(64, dev.max_local_size), 4);
+    if (opt.group_reduce < 4) opt.group_reduce = 1;
+    return opt;
   }
   if (length >= 32) {
     // A reduction without reuse (a row or column sum): a group of lanes splits each output's

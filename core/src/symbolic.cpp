@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <optional>
 
 namespace lathe {
 namespace {
@@ -150,6 +151,35 @@ static Expr divide_exact(const Expr& e, int64_t g) {
   return build(x);
 }
 
+// x == c*y + s with c > 1 dividing d and 0 <= s < c: the terms whose coefficients share the
+// factor c with d make y, the rest (smaller, and bounded below c) make s. Then x / d == y / (d/c)
+// and x % d == c*(y % (d/c)) + s: a flattened index split back into its axes, e.g. the head of
+// (h*T*T + i*T + j) with i + 1 in place of i, which then no longer differs from that of i.
+struct Split {
+  Expr y, s;
+  int64_t c = 0;
+};
+static std::optional<Split> split_below(const Affine& x, int64_t d) {
+  std::vector<std::pair<int64_t, Expr>> terms;
+  for (auto& [key, t] : x.terms) terms.push_back(t);
+  std::sort(terms.begin(), terms.end(), [](const auto& a, const auto& b) { return std::abs(a.first) > std::abs(b.first); });
+  for (size_t p = 1; p <= terms.size(); ++p) {
+    int64_t c = d;
+    for (size_t i = 0; i < p; ++i) c = std::gcd(c, terms[i].first);
+    if (c <= 1) return std::nullopt;  // a larger set of terms shares no more
+    Affine y, s;
+    y.c = floordiv(x.c, c);
+    s.c = floormod(x.c, c);
+    for (size_t i = 0; i < terms.size(); ++i) {
+      Affine& to = i < p ? y : s;
+      to.terms[terms[i].second->key] = {i < p ? terms[i].first / c : terms[i].first, terms[i].second};
+    }
+    Expr se = build(s);
+    if (se->lo >= 0 && se->hi < c) return Split{build(y), se, c};
+  }
+  return std::nullopt;
+}
+
 Expr expr_div(const Expr& a, int64_t d) {
   if (d == 1) return a;
   if (a->lo >= 0 && a->hi < d) return expr_const(0);
@@ -170,6 +200,7 @@ Expr expr_div(const Expr& a, int64_t d) {
   if (floordiv(r->lo, d) == floordiv(r->hi, d)) return expr_add(q, floordiv(r->lo, d));
   // (x / a) / b == x / (a*b)
   if (r->kind == Kind::Div) return expr_add(q, expr_div(r->terms[0].second, r->value * d));
+  if (auto sp = split_below(rest, d)) return expr_add(q, expr_div(sp->y, d / sp->c));
   return expr_add(q, make_atom(Kind::Div, d, r));
 }
 
@@ -186,6 +217,7 @@ Expr expr_mod(const Expr& a, int64_t d) {
   if (floordiv(r->lo, d) == floordiv(r->hi, d)) return expr_add(r, -floordiv(r->lo, d) * d);
   // (x % a) % b == x % b when b divides a
   if (r->kind == Kind::Mod && r->value % d == 0) return expr_mod(r->terms[0].second, d);
+  if (auto sp = split_below(rest, d)) return expr_add(expr_mul(expr_mod(sp->y, d / sp->c), sp->c), sp->s);
   return make_atom(Kind::Mod, d, r);
 }
 
