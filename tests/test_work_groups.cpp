@@ -177,13 +177,30 @@ TEST_P(WorkGroups, ExplicitReductionLanes) {
   ref::Array xa = ref::random({16, 256}, rng);
   Tensor s = input(xa).sum({1});
   ref::Array want = ref::reduce(xa, {1}, false, 0, [](double a, double b) { return a + b; });
-  for (int64_t lanes : {2, 4, 32, 256}) {
-    LoweringOptions opt;
-    opt.flatten_outer = true;
-    opt.group_reduce = lanes;
-    Lowered l = lowered(s, &opt);
-    EXPECT_EQ(l.lk.kernel.local_size, lanes);
-    EXPECT_TRUE(near(l.run(), want, {1e-5, 1e-5})) << lanes << " lanes";
+  for (int64_t lanes : {2, 4, 32, 256})
+    for (int64_t split : {1, 4}) {  // each lane with `split` partial sums
+      LoweringOptions opt;
+      opt.flatten_outer = true;
+      opt.group_reduce = lanes;
+      opt.reduce_split = split;
+      Lowered l = lowered(s, &opt);
+      EXPECT_EQ(l.lk.kernel.local_size, lanes);
+      EXPECT_TRUE(near(l.run(), want, {1e-5, 1e-5})) << lanes << " lanes, " << split << " partial sums";
+    }
+  // Maxima: a NaN in any partial wins, whichever lane and partial holds it.
+  ref::Array ma = ref::random({4, 64}, rng);
+  ma.v[1 * 64 + 37] = std::nan("");
+  ma.v[3 * 64 + 0] = std::nan("");
+  Tensor mx = input(ma).max({1});
+  LoweringOptions opt;
+  opt.flatten_outer = true;
+  opt.group_reduce = 8;
+  opt.reduce_split = 4;
+  std::vector<float> got = lowered(mx, &opt).run();
+  ref::Array mwant = ref::reduce(ma, {1}, false, -INFINITY, [](double a, double b) { return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b); });
+  for (int row = 0; row < 4; ++row) {
+    if (row == 1 || row == 3) EXPECT_TRUE(std::isnan(got[row])) << row;
+    else EXPECT_EQ(got[row], static_cast<float>(mwant.v[row])) << row;
   }
 }
 
@@ -261,7 +278,7 @@ TEST_P(WorkGroups, NestedReductionsShareOneLoopPerTile) {
   struct Case {
     int64_t upcast, split, lanes;
   };
-  for (Case c : {Case{1, 1, 1}, Case{4, 1, 1}, Case{4, 4, 1}, Case{2, 1, 8}}) {
+  for (Case c : {Case{1, 1, 1}, Case{4, 1, 1}, Case{4, 4, 1}, Case{2, 1, 8}, Case{2, 4, 8}}) {
     if (c.lanes > 1 && !has_groups()) continue;
     LoweringOptions opt;
     opt.flatten_outer = c.lanes > 1 || default_device()->info().parallel_all_outer_loops;

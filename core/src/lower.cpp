@@ -167,7 +167,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
       accs.push_back({emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false), ctx});
     }
     in_top_reduce_ = true;
-    if (opt.group_reduce > 1) reduce_grouped(r, accs, opt.group_reduce);
+    if (opt.group_reduce > 1) reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
     else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) reduce_in_loops(r, accs, opt.reduce_split);
     in_top_reduce_ = false;
     for (auto& [acc, ctx] : accs) top_acc_[{r, ctx.key()}] = acc;

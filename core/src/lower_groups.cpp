@@ -97,23 +97,41 @@ void Lowerer::local_store(int array, const Expr& index, int value, std::vector<I
 
 void Lowerer::barrier() { emit(Inst{IOp::Barrier}, false); }
 
-void Lowerer::reduce_grouped(Node* r, Accs& accs, int64_t lanes) {
+void Lowerer::reduce_grouped(Node* r, Accs& accs, int64_t lanes, int64_t split) {
   const int64_t n = reduce_length(r);
   check(n % lanes == 0, "lowering: " + std::to_string(lanes) + " reduction lanes do not divide " + std::to_string(n));
+  if (split < 1 || n % (lanes * split)) split = 1;
+  const Op combine = r->reduce_op == Op::Add ? Op::Add : Op::Max;
   // Lane l takes iterations l, l + lanes, l + 2*lanes, ...: neighbouring lanes read
-  // neighbouring elements when the reduced axis is contiguous.
-  int jv = new_var("r");
-  open_range(jv, n / lanes, false, true);
-  Expr k = expr_add(expr_mul(expr_var(jv, 0, n / lanes - 1), lanes), reduce_lane_);
-  std::vector<Expr> rvars = split_reduce_index(r, k);
-  std::vector<Ctx> srcs;
-  for (auto& [acc, ctx] : accs) srcs.push_back(reduce_src_ctx(r, ctx, rvars));
-  lower_nested_together(r->src[0].get(), srcs);
-  for (auto& [acc, ctx] : accs) {
-    int v = lower(r->src[0].get(), reduce_src_ctx(r, ctx, rvars));
-    emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {acc, v}}, false);
+  // neighbouring elements when the reduced axis is contiguous. With `split`, each loop step
+  // takes `split` of them into as many partial accumulators (independent chains, and nested
+  // reductions computed side by side for all of them).
+  std::vector<std::vector<int>> partial(accs.size());
+  for (size_t a = 0; a < accs.size(); ++a) {
+    partial[a].push_back(accs[a].first);
+    const Inst init = k_.insts[accs[a].first];  // a copy: emit() may move the instructions
+    for (int64_t u = 1; u < split; ++u) partial[a].push_back(emit(init, false));
   }
+  int jv = new_var("r");
+  open_range(jv, n / (lanes * split), false, true);
+  std::vector<Ctx> srcs;
+  for (auto& [acc, ctx] : accs)
+    for (int64_t u = 0; u < split; ++u) {
+      Expr step = expr_add(expr_mul(expr_var(jv, 0, n / (lanes * split) - 1), split), u);
+      srcs.push_back(reduce_src_ctx(r, ctx, split_reduce_index(r, expr_add(expr_mul(step, lanes), reduce_lane_))));
+    }
+  lower_nested_together(r->src[0].get(), srcs);
+  for (size_t a = 0; a < accs.size(); ++a)
+    for (int64_t u = 0; u < split; ++u) {
+      int v = lower(r->src[0].get(), srcs[a * static_cast<size_t>(split) + static_cast<size_t>(u)]);
+      emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {partial[a][static_cast<size_t>(u)], v}}, false);
+    }
   close_range();
+  for (size_t a = 0; a < accs.size(); ++a) {
+    int value = partial[a][0];
+    for (int64_t u = 1; u < split; ++u) value = emit(Inst{IOp::Alu, r->dtype, combine, {value, partial[a][static_cast<size_t>(u)]}}, false);
+    accs[a].first = value;
+  }
   // Combine the lanes' partial results: a tree in local memory, half the lanes active per step.
   std::vector<int> arrays;
   for (auto& [acc, ctx] : accs) {
@@ -127,7 +145,7 @@ void Lowerer::reduce_grouped(Node* r, Accs& accs, int64_t lanes) {
     for (int a : arrays) {
       int own = local_load(a, local_id_, {}, false);
       int other = local_load(a, expr_add(local_id_, step * local_outputs_), active, false);
-      int combined = emit(Inst{IOp::Alu, r->dtype, r->reduce_op == Op::Add ? Op::Add : Op::Max, {own, other}}, false);
+      int combined = emit(Inst{IOp::Alu, r->dtype, combine, {own, other}}, false);
       local_store(a, local_id_, combined, active);
     }
     barrier();

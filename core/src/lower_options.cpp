@@ -231,12 +231,14 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   for (int d = 0; d < nd; ++d)
     if (S[d] % 4 == 0 && (rows < 0 || S[d] > S[rows])) rows = d;
   if (nested && rows >= 0 && length >= 64) {
-    // Scores recomputed inside a reduction over keys: four rows per work-item, so that each
-    // key row loaded serves four dot products (the nested loops run together, see
-    // lower_nested_together), and 64 lanes per group splitting the keys.
+    // Scores recomputed inside a reduction over keys: four rows and four keys per work-item
+    // and loop step, so that the nested dot products run as a 4x4 register tile (see
+    // lower_nested_together): each query and key element loaded serves four of them; 64
+    // lanes per group split the keys.
     opt.upcast[rows] = 4;
-    opt.group_reduce = lanes_for(length, std::min<int64_t>(64, dev.max_local_size), 4);
+    opt.group_reduce = lanes_for(length, std::min<int64_t>(64, dev.max_local_size), 16);
     if (opt.group_reduce < 4) opt.group_reduce = 1;
+    if (length % (opt.group_reduce * 4) == 0) opt.reduce_split = 4;
     return opt;
   }
   if (length >= 32) {

@@ -79,7 +79,7 @@ class Lowerer {
   // lower_groups.cpp: work-groups instead of loops.
   void open_groups(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
                    std::string& name);
-  void reduce_grouped(Node* r, Accs& accs, int64_t lanes);
+  void reduce_grouped(Node* r, Accs& accs, int64_t lanes, int64_t split);
   bool reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   struct OperandUse {
     bool ok = false;            // found at a single context
