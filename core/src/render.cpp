@@ -13,16 +13,19 @@ std::string CDialect::prelude() const {
   return R"(#include <math.h>
 #include <stdint.h>
 #include <string.h>
+/* Kernels with their own optimize attribute (associative-math, see vectorization_attribute)
+   would not inline a plain static inline helper, and a call keeps a loop from vectorizing. */
+#define LT_INLINE static inline __attribute__((always_inline))
 /* float16 and bfloat16 live in memory as 16-bit words; arithmetic is float32, rounded to
    nearest-even whenever a value is stored or an op's result has a 16-bit type. */
-static inline float lt_h2f(uint16_t h) {
+LT_INLINE float lt_h2f(uint16_t h) {
   uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
   float f;
   if (e == 0) { f = (float)m * 5.9604644775390625e-8f; return s ? -f : f; }
   u = e == 31 ? (s | 0x7f800000u | (m << 13)) : (s | ((e + 112) << 23) | (m << 13));
   memcpy(&f, &u, 4); return f;
 }
-static inline uint16_t lt_f2h(float f) {
+LT_INLINE uint16_t lt_f2h(float f) {
   uint32_t x, s, a; memcpy(&x, &f, 4); s = (x >> 16) & 0x8000u; a = x & 0x7fffffffu;
   if (a >= 0x7f800000u) return (uint16_t)(s | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
   if (a >= 0x477ff000u) return (uint16_t)(s | 0x7c00u);
@@ -33,8 +36,8 @@ static inline uint16_t lt_f2h(float f) {
   }
   return (uint16_t)(s | ((a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u) >> 13));
 }
-static inline float lt_bf2f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
-static inline uint16_t lt_f2bf(float f) {
+LT_INLINE float lt_bf2f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
+LT_INLINE uint16_t lt_f2bf(float f) {
   uint32_t x; memcpy(&x, &f, 4);
   if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
   return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
@@ -42,7 +45,7 @@ static inline uint16_t lt_f2bf(float f) {
 /* 2^x without a library call, so loops over it vectorize: 2^round(x) built from exponent bits
    (in two halves, to reach the subnormal range), times a degree-6 polynomial for 2^f on
    [-0.5, 0.5] (Cephes' exp2f coefficients, relative error below 2e-7). */
-static inline float lt_exp2(float x) {
+LT_INLINE float lt_exp2(float x) {
   float c = x > 128.0f ? 128.0f : (x < -151.0f ? -151.0f : x);
   float n = floorf(c + 0.5f), f = c - n;
   float p = ((((((1.535336188319500e-4f * f + 1.339887440266574e-3f) * f + 9.618437357674640e-3f) * f +
@@ -54,8 +57,8 @@ static inline float lt_exp2(float x) {
   float r = p * fa * fb;
   return x != x ? x : r;
 }
-static inline float lt_rh(float f) { return lt_h2f(lt_f2h(f)); }
-static inline float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
+LT_INLINE float lt_rh(float f) { return lt_h2f(lt_f2h(f)); }
+LT_INLINE float lt_rbf(float f) { return lt_bf2f(lt_f2bf(f)); }
 )";
 }
 
