@@ -341,9 +341,17 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
 // and every NaN mapped to INT32_MAX, above +inf. The inverse of a key is the same flip; the
 // key of NaN comes back as a NaN.
 int Lowerer::max_key(int value) {
-  int key = flip_negative_magnitudes(emit(Inst{IOp::Alu, DType::Int32, Op::Bitcast, {value}}, true));
-  int nan = emit(Inst{IOp::Alu, DType::Bool, Op::CmpNe, {value, value}}, true);
-  return emit(Inst{IOp::Alu, DType::Int32, Op::Where, {nan, emit(make_const(DType::Int32, 0x7fffffff), true), key}}, true);
+  // Integer operations only (a float NaN test selecting an integer keeps GCC from
+  // vectorizing): a NaN's magnitude bits exceed +inf's; its key becomes INT32_MAX through an
+  // all-ones mask, key ^ ((key ^ INT32_MAX) & mask).
+  auto i32 = [&](double c) { return emit(make_const(DType::Int32, c), true); };
+  int bits = emit(Inst{IOp::Alu, DType::Int32, Op::Bitcast, {value}}, true);
+  int key = flip_negative_magnitudes(bits);
+  int magnitude = emit(Inst{IOp::Alu, DType::Int32, Op::And, {bits, i32(0x7fffffff)}}, true);
+  int nan = emit(Inst{IOp::Alu, DType::Bool, Op::CmpLt, {i32(0x7f800000), magnitude}}, true);
+  int mask = emit(Inst{IOp::Alu, DType::Int32, Op::Neg, {emit(Inst{IOp::Alu, DType::Int32, Op::Cast, {nan}}, true)}}, true);
+  int to_max = emit(Inst{IOp::Alu, DType::Int32, Op::And, {emit(Inst{IOp::Alu, DType::Int32, Op::Xor, {key, i32(0x7fffffff)}}, true), mask}}, true);
+  return emit(Inst{IOp::Alu, DType::Int32, Op::Xor, {key, to_max}}, true);
 }
 
 int Lowerer::from_max_key(int key) {
