@@ -70,13 +70,41 @@ TEST_P(WorkGroups, MatmulWithEpilogueIsTiledThroughLocalMemory) {
   ref::Array want = ref::binary(ref::matmul(xa, wa), ba, [](double m, double b) { return std::max(0.0, m + b); });
   EXPECT_TRUE(near(l.run(), want, dot_tol(256)));
   EXPECT_TRUE(close(y, want, dot_tol(256)));
-  // The epilogue computes every register's value before the first store: a store after each
-  // value kept GCC from vectorizing the register tile's loop (15x slower).
-  const auto& insts = l.lk.kernel.insts;
+}
+
+// Register tiles keep their epilogue out of GCC's way: an added tensor is computed for every
+// register before one group of stores (a store after each value kept the tile's loop scalar,
+// 15x slower); a select (ReLU) is applied after the reductions were stored, reading them back.
+TEST_P(WorkGroups, EpiloguesLeaveRegisterTilesVectorizable) {
+  ref::Array aa = ref::random({64, 96}, rng), ba = ref::random({96, 48}, rng), da = ref::random({64, 48}, rng);
+  Tensor a = input(aa), b = input(ba), d = input(da);
+  ref::Array ab = ref::matmul(aa, ba);
+  LoweringOptions opt;
+  opt.flatten_outer = default_device()->info().parallel_all_outer_loops;
+  opt.upcast = {4, 8};
+  Lowered sum = lowered(a.matmul(b) + d, &opt);
+  const auto& insts = sum.lk.kernel.insts;
   auto first_store = std::find_if(insts.begin(), insts.end(), [](const Inst& in) { return in.op == IOp::Store && !in.local; });
   ASSERT_NE(first_store, insts.end());
   for (auto it = first_store; it != insts.end(); ++it)
-    EXPECT_TRUE(it->op == IOp::Store || it->op == IOp::EndRange) << kernel_ir_text(l.lk.kernel);
+    EXPECT_TRUE(it->op == IOp::Store || it->op == IOp::EndRange) << kernel_ir_text(sum.lk.kernel);
+  EXPECT_TRUE(near(sum.run(), ref::binary(ab, da, [](double x, double y) { return x + y; }), dot_tol(96)));
+
+  ref::Array want = ref::unary(ab, [](double x) { return std::max(0.0, x); });
+  auto reads_own_output = [](const Kernel& k) {
+    return std::any_of(k.insts.begin(), k.insts.end(), [](const Inst& in) { return in.op == IOp::Load && !in.local && in.buffer == 0; });
+  };
+  for (bool reload : {false, true}) {
+    opt.reload_epilogue = reload;
+    Lowered relu = lowered(a.matmul(b).relu(), &opt);
+    EXPECT_EQ(reads_own_output(relu.lk.kernel), reload) << kernel_ir_text(relu.lk.kernel);
+    EXPECT_TRUE(near(relu.run(), want, dot_tol(96))) << (reload ? "reloaded" : "in registers");
+  }
+  if (!has_groups()) {  // the heuristics reload for a select after a register tile
+    Lowered chosen = lowered(a.matmul(b).relu());
+    EXPECT_TRUE(reads_own_output(chosen.lk.kernel)) << kernel_ir_text(chosen.lk.kernel);
+    EXPECT_TRUE(near(chosen.run(), want, dot_tol(96)));
+  }
 }
 
 TEST_P(WorkGroups, BatchedMatmulWithTransposedFactors) {

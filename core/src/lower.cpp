@@ -201,12 +201,14 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     // Every value (and so every load) of the whole tile first, then the stores: a value may
     // read in place the old contents of another output of this kernel, and GCC vectorizes a
     // register tile's loop only when its epilogue's stores come as one group (a matmul with
-    // an added tensor or a ReLU ran 15x slower with a store after each register's value).
-    std::vector<std::vector<int>> lowered(ctxs.size());
-    for (size_t c = 0; c < ctxs.size(); ++c)
-      for (Node* v : values) lowered[c].push_back(lower(v, ctxs[c]));
-    for (size_t c = 0; c < ctxs.size(); ++c)
-      for (size_t o = 0; o < values.size(); ++o) store(o, ctxs[c], lowered[c][o]);
+    // an added tensor ran 15x slower with a store after each register's value).
+    if (!(opt.reload_epilogue && !groups && reload_epilogue(ctxs, store))) {
+      std::vector<std::vector<int>> lowered(ctxs.size());
+      for (size_t c = 0; c < ctxs.size(); ++c)
+        for (Node* v : values) lowered[c].push_back(lower(v, ctxs[c]));
+      for (size_t c = 0; c < ctxs.size(); ++c)
+        for (size_t o = 0; o < values.size(); ++o) store(o, ctxs[c], lowered[c][o]);
+    }
   }
   while (cse_.size() > 1) close_range();
 
@@ -215,6 +217,39 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (c == '-') c = 'm';
   estimate();
   return {std::move(k_), std::move(params_)};
+}
+
+// The epilogue of a register tile over one reduction, computed from the stored reductions:
+// each register's reduction is stored to its output element, then read back as the
+// reduction's value. Only where that is the same element and type, and nothing else of the
+// kernel reads the output; returns false (nothing emitted) otherwise.
+bool Lowerer::reload_epilogue(const std::vector<Ctx>& ctxs, const std::function<void(size_t, const Ctx&, int)>& store) {
+  if (!more_values_.empty() || top_reduces_.size() != 1 || ctxs.size() < 2) return false;
+  Node* r = top_reduces_[0];
+  if (r == value_ || r->dtype != value_->dtype || numel(r->shape) != numel(value_->shape) || reads_an_output({value_})) return false;
+  auto index_of = [](const Ctx& ctx, const Shape& shape) {
+    Shape strides = contiguous_strides(shape);
+    Expr index = expr_const(0);
+    for (size_t d = 0; d < strides.size(); ++d) index = expr_add(index, expr_mul(ctx.idx[d], strides[d]));
+    return index;
+  };
+  std::vector<int> accs;
+  for (auto& ctx : ctxs) {
+    std::optional<Ctx> rc = reduce_ctx_for(r, ctx);
+    if (!rc || !rc->valid.empty() || rc->never || index_of(*rc, r->shape)->key != index_of(ctx, value_->shape)->key) return false;
+    accs.push_back(top_acc_.at({r, rc->key()}));
+  }
+  for (size_t c = 0; c < ctxs.size(); ++c) store(0, ctxs[c], accs[c]);
+  std::vector<int> values;
+  for (auto& ctx : ctxs) {
+    Inst ld{IOp::Load, r->dtype};
+    ld.buffer = 0;
+    ld.index = index_of(ctx, value_->shape);
+    top_acc_[{r, reduce_ctx_for(r, ctx)->key()}] = emit(ld, false);
+    values.push_back(lower(value_, ctx));
+  }
+  for (size_t c = 0; c < ctxs.size(); ++c) store(0, ctxs[c], values[c]);
+  return true;
 }
 
 bool Lowerer::reads_an_output(const std::vector<Node*>& values) {

@@ -66,7 +66,8 @@ class Lowerer {
   int lower(Node* n, const Ctx& c);
   int lower_uncached(Node* n, const Ctx& c);
   void estimate();
-  bool reads_an_output(const std::vector<Node*>& values);  // does any value read an output buffer of this kernel?
+  bool reads_an_output(const std::vector<Node*>& values);
+  bool reload_epilogue(const std::vector<Ctx>& ctxs, const std::function<void(size_t, const Ctx&, int)>& store);  // does any value read an output buffer of this kernel?
 
   // lower.cpp: loops over the output (one parallel), then each reduction in its own loop nest.
   void open_output_loops(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,

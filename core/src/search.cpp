@@ -116,7 +116,8 @@ int search_width() {
 std::string options_text(const LoweringOptions& o) {
   return "upcast=" + join(o.upcast) + ";order=" + join(std::vector<int64_t>(o.loop_order.begin(), o.loop_order.end())) +
          ";flatten=" + std::to_string(o.flatten_outer) + ";local=" + join(o.local) + ";lanes=" + std::to_string(o.group_reduce) +
-         ";chunk=" + std::to_string(o.stage_chunk) + ";split=" + std::to_string(o.reduce_split);
+         ";chunk=" + std::to_string(o.stage_chunk) + ";split=" + std::to_string(o.reduce_split) +
+         ";reload=" + std::to_string(o.reload_epilogue);
 }
 
 bool parse_options(const std::string& text, LoweringOptions& o) {
@@ -135,6 +136,7 @@ bool parse_options(const std::string& text, LoweringOptions& o) {
       else if (k == "lanes") o.group_reduce = std::stoll(v);
       else if (k == "chunk") o.stage_chunk = std::stoll(v);
       else if (k == "split") o.reduce_split = std::stoll(v);
+      else if (k == "reload") o.reload_epilogue = v == "1";
       else return false;
     }
     return true;

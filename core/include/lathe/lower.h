@@ -28,6 +28,10 @@ struct LoweringOptions {
   // Partial accumulators along the innermost reduced axis (loops form): independent chains a
   // C compiler vectorizes, combined by a tree after the loop; 1: one chain.
   int64_t reduce_split = 1;
+  // Loops form with a register tile over one reduction: store every register's reduction
+  // first, then compute the epilogue from the stored values. GCC vectorizes a register tile's
+  // loop only when what follows it is plain (a select or an exp after it kept it scalar).
+  bool reload_epilogue = false;
 };
 
 struct LoweredKernel {
