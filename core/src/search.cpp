@@ -37,7 +37,8 @@ fs::path cache_file(const std::string& key, const Device* device) {
   return fs::path(cache_root()) / "search" / (content_hash(key + "|" + device->info().name) + ".opt");
 }
 
-// Single changes of one option set: each factor doubled or halved, staging and lanes varied.
+// Single changes of one option set: each factor doubled or halved, staging, lanes and the
+// epilogue's form varied.
 std::vector<LoweringOptions> neighbours(const LoweringOptions& o, size_t axes) {
   std::vector<LoweringOptions> out;
   auto vary = [&](std::vector<int64_t> LoweringOptions::*field) {
@@ -66,6 +67,11 @@ std::vector<LoweringOptions> neighbours(const LoweringOptions& o, size_t axes) {
         n.reduce_split = split;
         out.push_back(n);
       }
+  if (o.local.empty() && o.group_reduce == 1) {  // the epilogue in registers or reloaded
+    LoweringOptions n = o;
+    n.reload_epilogue = !o.reload_epilogue;
+    out.push_back(n);
+  }
   for (int64_t lanes : {o.group_reduce * 2, o.group_reduce / 2})
     if (o.group_reduce > 1 && lanes >= 1 && lanes <= 256) {
       LoweringOptions n = o;
