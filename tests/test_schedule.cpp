@@ -134,6 +134,12 @@ TEST_P(Fusion, SiblingReductionsOfOneStructureShareOneKernel) {
   EXPECT_EQ(runtime_stats().kernels_run - before, (shares ? launches_of_one : 2 * launches_of_one) + 1);
   EXPECT_NEAR(second.item<float>(), sum_sq(ga[2]), 1e-4 * sum_sq(ga[2]));
   EXPECT_TRUE(close(between, ref::unary(ha, [](double v) { return v * 2; }), {1e-6, 1e-6}));
+  // A partner that reads what the item between computes stays after it.
+  Tensor made = (ref::tensor(ga[1]).realize() * 2.0).contiguous();
+  Tensor before_it = ref::tensor(ga[0]).realize().square().sum(), after_it = made.square().sum();
+  realize({before_it, made, after_it});
+  EXPECT_NEAR(after_it.item<float>(), 4 * sum_sq(ga[1]), 4e-4 * sum_sq(ga[1]));
+  EXPECT_NEAR(before_it.item<float>(), sum_sq(ga[0]), 1e-4 * sum_sq(ga[0]));
 
   ref::Array xa = ref::random({32, 40}, rng), wa = ref::random({40, 24}, rng), va = ref::random({40, 24}, rng);
   Tensor x = ref::tensor(xa).realize();
