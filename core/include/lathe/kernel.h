@@ -31,7 +31,7 @@ struct Inst {
   IOp op;
   DType dtype = DType::Float32;
   Op alu = Op::Add;           // Alu op, or the reduce op of AccUpdate
-  std::vector<int> src;       // registers: indices of earlier instructions
+  std::vector<int> src{};     // registers: indices of earlier instructions
   int var = -1;               // Range: loop variable id
   int64_t extent = 0;         // Range
   bool global = false;        // Range: the outermost loop, split across workers or work-items
@@ -39,8 +39,8 @@ struct Inst {
   SpecialId special = SpecialId::GroupId;  // Special: which id `var` holds (extent: how many)
   int buffer = -1;            // Load/Store: parameter index, or local array when `local`
   bool local = false;         // Load/Store: a DefineLocal array rather than a parameter
-  Expr index;                 // Load/Store
-  std::vector<IndexBound> valid;  // Load: else reads 0; Store: else skipped
+  Expr index{};               // Load/Store
+  std::vector<IndexBound> valid{};  // Load: else reads 0; Store: else skipped
   double fvalue = 0;          // Const/DefineAcc of float type
   int64_t ivalue = 0;         // Const/DefineAcc of integer type
 };
