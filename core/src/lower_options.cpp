@@ -16,7 +16,6 @@ namespace {
 struct Reuse {
   std::vector<int> tile_axes;  // reused and dependent
   int contiguous_tile = -1;    // the tile axis along which a dependent operand is contiguous
-  int vector_axis = -1;        // any axis along which some operand is contiguous
   int stream_axis = -1;        // an axis along which an operand read at every reduction step is contiguous
 };
 
@@ -40,7 +39,6 @@ Reuse analyze_reuse(const Lowerer& trial, const Shape& S) {
       contiguous |= coef == 1;
       streamed |= coef == 1 && per_step(e);
     }
-    if (contiguous && r.vector_axis < 0) r.vector_axis = d;
     if (streamed && r.stream_axis < 0) r.stream_axis = d;
     if (!reused || !dependent) continue;
     if (contiguous && r.contiguous_tile < 0) r.contiguous_tile = d;

@@ -1,6 +1,8 @@
 // Internal to the lowering: the walk that turns one kernel's graph fragment into kernel IR.
-// lower.cpp holds the walk, loops and register tiles; lower_groups.cpp the work-group forms
-// (grouped reductions, operands staged in local memory); lower_options.cpp the heuristics.
+// lower.cpp holds the walk, loops, register tiles and epilogues; lower_reduce.cpp reductions
+// in loops (partial accumulators, float keys, nested reductions); lower_groups.cpp the
+// work-group forms (grouped reductions, operands staged in local memory); lower_options.cpp
+// the heuristics.
 #pragma once
 #include <functional>
 #include <map>
@@ -24,6 +26,8 @@ struct Ctx {
 
 // The context of a movement op's source for a given context of the op's output.
 Ctx map_ctx(const Node* n, const Ctx& c);
+// The element of a contiguous tensor of `shape` that `c` indexes, as one flat index.
+Expr flat_index(const Ctx& c, const Shape& shape);
 Inst make_const(DType dtype, double value);
 Inst make_const_acc(DType dtype, double init);  // a DefineAcc with its initial value
 constexpr int32_t kNegInfKey = static_cast<int32_t>(0x807fffffu);  // max_key(-inf)
@@ -52,7 +56,6 @@ class Lowerer {
   void close_range();
   std::vector<Expr> open_reduce_loops(Node* r);
   static Ctx reduce_src_ctx(Node* r, const Ctx& c, const std::vector<Expr>& rvars);
-  void lower_nested_together(Node* src, const std::vector<Ctx>& ctxs);
   static std::string memo_key(const Node* n, const Ctx& c);
   std::string cse_key(const Inst& in);
   int emit(const Inst& in, bool cse);
@@ -66,13 +69,16 @@ class Lowerer {
   int lower(Node* n, const Ctx& c);
   int lower_uncached(Node* n, const Ctx& c);
   void estimate();
-  bool reads_an_output(const std::vector<Node*>& values);
-  bool reload_epilogue(const std::vector<Ctx>& ctxs, const std::function<void(size_t, const Ctx&, int)>& store);  // does any value read an output buffer of this kernel?
+  bool reads_an_output(const std::vector<Node*>& values);  // does any value read an output buffer of this kernel?
 
-  // lower.cpp: loops over the output (one parallel), then each reduction in its own loop nest.
+  // lower.cpp: loops over the output (one parallel), the epilogue and the stores.
   void open_output_loops(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,
                          std::string& name);
+  bool reload_epilogue(const std::vector<Ctx>& ctxs, const std::function<void(size_t, const Ctx&, int)>& store);
+
+  // lower_reduce.cpp: each reduction in its own loop nest.
   void reduce_in_loops(Node* r, Accs& accs, int64_t split);
+  void lower_nested_together(Node* src, const std::vector<Ctx>& ctxs);
   int max_key(int value);     // float32 register -> its ordered int32 key
   int from_max_key(int key);  // and back
   int flip_negative_magnitudes(int bits);

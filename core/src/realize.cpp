@@ -119,7 +119,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
     items = std::move(moved);
     known = std::move(moved_reads);
   }
-  const std::vector<size_t> first = sibling_groups(items, [&](size_t i) { return reads_at(i); });
+  const std::vector<size_t> first = sibling_groups(items, reads_at);
 
   // Lower everything first so that all new kernels compile together (one kernel per group, at
   // its first item).

@@ -1,6 +1,5 @@
 #include "sibling_groups.h"
 
-#include <optional>
 #include <set>
 
 #include "lathe/device.h"
@@ -27,36 +26,30 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of) {
 
 namespace {
 
-// Reductions share kernels only on devices with work-groups, whose launches are queued and
-// cost host time. On the cpu backend a launch is a function call, and a kernel of several large
-// reductions is one huge C function that GCC optimizes worse: the cpu preset's weight gradients
-// took 28.9 ms merged against 17.9 ms apart.
-bool may_share(const ScheduleItem& a, const ScheduleItem& b, const Reads& ra, const Reads& rb) {
-  if (a.kind != ScheduleItem::Kind::Kernel || b.kind != ScheduleItem::Kind::Kernel || a.node->device != b.node->device ||
-      a.value->shape != b.value->shape || ra.reduces != rb.reduces)
+// Whether items a and b could be one kernel's outputs: kernels of one device and shape, both
+// elementwise, or reductions of one structure. Reductions share kernels only on devices with
+// work-groups, whose launches are queued and cost host time. On the cpu backend a launch is a
+// function call, and a kernel of several large reductions is one huge C function that GCC
+// optimizes worse: the cpu preset's weight gradients took 28.9 ms merged against 17.9 ms apart.
+// What an item reads is asked only once the cheap checks pass.
+bool may_share(const std::vector<ScheduleItem>& items, size_t a, size_t b, const std::function<const Reads&(size_t)>& reads) {
+  const ScheduleItem &x = items[a], &y = items[b];
+  if (x.kind != ScheduleItem::Kind::Kernel || y.kind != ScheduleItem::Kind::Kernel || x.node->device != y.node->device ||
+      x.value->shape != y.value->shape || reads(a).reduces != reads(b).reduces)
     return false;
-  return !ra.reduces || (ra.structure == rb.structure && a.node->device->info().max_local_size > 1);
+  return !reads(a).reduces || (reads(a).structure == reads(b).structure && x.node->device->info().max_local_size > 1);
 }
 
 }  // namespace
 
-std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<Reads(size_t)>& reads_of_item) {
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads) {
   constexpr size_t kMaxMembers = 24;  // eight parameters' updates with their moments
-  // What an item reads is worked out only for items next to one of their shape and device.
-  std::vector<std::optional<Reads>> known(items.size());
-  auto reads = [&](size_t i) -> const Reads& {
-    if (!known[i]) known[i] = reads_of_item(i);
-    return *known[i];
-  };
   std::vector<size_t> first(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     first[i] = i;
     if (i == 0 || items[i].kind != ScheduleItem::Kind::Kernel) continue;
     size_t g = first[i - 1];
-    const ScheduleItem& lead = items[g];
-    if (i - g >= kMaxMembers || lead.kind != ScheduleItem::Kind::Kernel || lead.node->device != items[i].node->device ||
-        lead.value->shape != items[i].value->shape || !may_share(lead, items[i], reads(g), reads(i)))
-      continue;
+    if (i - g >= kMaxMembers || !may_share(items, g, i, reads)) continue;
     bool ok = true;
     for (size_t m = g; m < i && ok; ++m) {
       Buffer* earlier = items[m].output.get();
@@ -70,11 +63,6 @@ std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const
 
 std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads) {
   constexpr size_t kWindow = 48;  // how far back an item looks for a partner
-  auto alike = [&](size_t a, size_t b) {
-    const ScheduleItem &x = items[a], &y = items[b];
-    return x.kind == ScheduleItem::Kind::Kernel && y.kind == ScheduleItem::Kind::Kernel && x.node->device == y.node->device &&
-           x.value->shape == y.value->shape && may_share(x, y, reads(a), reads(b));
-  };
   auto independent = [&](size_t moved, size_t passed) {
     if (items[passed].kind != ScheduleItem::Kind::Kernel) return false;
     Buffer *out = items[moved].output.get(), *other = items[passed].output.get();
@@ -86,7 +74,7 @@ std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const 
     if (items[i].kind == ScheduleItem::Kind::Kernel) {
       for (size_t back = 0; back < std::min(kWindow, order.size()); ++back) {
         size_t k = order[order.size() - 1 - back];
-        if (items[k].value->shape == items[i].value->shape && alike(k, i)) {
+        if (may_share(items, k, i, reads)) {
           at = order.size() - back;
           break;
         }

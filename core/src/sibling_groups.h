@@ -25,9 +25,9 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of);
 // read of the gradient instead of three), or reductions of one structure over other buffers
 // (the squared sums of same-shaped gradients for a global norm). A member never reads what an earlier member writes
 // (it wants the new value; the kernel loads everything before it stores) and reads what a
-// later member writes only element for element. Returns each item's first member;
-// `reads_of_item` is asked only about items that could join a neighbour.
-std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<Reads(size_t)>& reads_of_item);
+// later member writes only element for element. Returns each item's first member; `reads` is
+// asked only about items that could join a neighbour (the caller computes it lazily).
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads);
 
 // An order of the items (a permutation of their indices) in which each kernel item that could
 // share a kernel with an earlier one (same device and shape; with reductions, same structure)
