@@ -6,6 +6,7 @@
 
 #include "lathe/error.h"
 #include "lowerer.h"
+#include "online_softmax.h"
 
 namespace lathe {
 
@@ -165,16 +166,37 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
       top_reduces_.push_back(tops[t].first);
       reduce_value.push_back(value_of[t]);
     }
-  auto lower_top = [&](Node* r) {
-    name[0] = 'R';
+  auto accs_of = [&](Node* r) {
     Accs accs;
-    for (auto& [rn, ctx] : tops) {
-      if (rn != r) continue;
-      accs.push_back({emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false), ctx});
-    }
+    for (auto& [rn, ctx] : tops)
+      if (rn == r) accs.push_back({emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false), ctx});
+    return accs;
+  };
+  // A sum that reads a maximum of this kernel through exp2 runs in the maximum's pass.
+  std::map<Node*, std::pair<Node*, double>> online;  // maximum -> (its sum, rate)
+  std::set<Node*> lowered_tops;
+  for (Node* s : top_reduces_)
+    for (Node* m : top_reduces_)
+      if (auto rate = online_rate(s, m, input_of_); rate && !online.count(m)) online[m] = {s, *rate};
+  auto lower_top = [&](Node* r) {
+    if (!lowered_tops.insert(r).second) return;  // a sum done in its maximum's pass
+    name[0] = 'R';
+    Accs accs = accs_of(r);
     in_top_reduce_ = true;
-    if (opt.group_reduce > 1) reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
-    else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) reduce_in_loops(r, accs, opt.reduce_split);
+    bool done = false;
+    if (auto pair = online.find(r); pair != online.end() && opt.stage_chunk == 0 && !lowered_tops.count(pair->second.first)) {
+      auto [sum, rate] = pair->second;
+      Accs sums = accs_of(sum);
+      done = reduce_online(r, sum, accs, sums, rate, opt.group_reduce, opt.reduce_split);
+      if (done) {
+        lowered_tops.insert(sum);
+        for (auto& [acc, ctx] : sums) top_acc_[{sum, ctx.key()}] = acc;
+      }
+    }
+    if (!done) {
+      if (opt.group_reduce > 1) reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
+      else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) reduce_in_loops(r, accs, opt.reduce_split);
+    }
     in_top_reduce_ = false;
     for (auto& [acc, ctx] : accs) top_acc_[{r, ctx.key()}] = acc;
     for (int64_t a : r->arg) name += "_" + std::to_string(r->src[0]->shape[a]);
@@ -413,6 +435,12 @@ void Lowerer::collect_reduces(Node* n, const Ctx& c, std::vector<std::pair<Node*
   }
   if (is_movement(n->op)) return collect_reduces(n->src[0].get(), map_ctx(n, c), tops, seen);
   for (auto& s : n->src) collect_reduces(s.get(), c, tops, seen);
+}
+
+bool Lowerer::memoized(const std::string& memo) const {
+  for (auto& scope : cse_)
+    if (scope.count(memo)) return true;
+  return false;
 }
 
 int Lowerer::lower(Node* n, const Ctx& c) {

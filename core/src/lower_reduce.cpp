@@ -1,6 +1,7 @@
 // Reductions lowered as loops: partial accumulators along the innermost reduced axis, float32
 // maxima on ordered integer keys, and reductions nested in another computed side by side for a
 // whole register tile. The work-group forms are in lower_groups.cpp.
+#include <algorithm>
 #include <map>
 
 #include "lowerer.h"
@@ -112,6 +113,8 @@ void Lowerer::lower_nested_together(Node* src, const std::vector<Ctx>& ctxs) {
   std::map<std::string, std::vector<std::pair<Node*, Ctx>>> by_loops;  // nests of one shape share loops
   for (auto& f : found) {
     Node* r = f.first;
+    // Top-level reductions are read from their accumulators; memoized ones are done already.
+    if (std::find(top_reduces_.begin(), top_reduces_.end(), r) != top_reduces_.end() || memoized(memo_key(r, f.second))) continue;
     std::string loops = std::to_string(static_cast<int>(r->reduce_op)) + ":" + std::to_string(static_cast<int>(r->dtype));
     for (int64_t a : r->arg) loops += "," + std::to_string(r->src[0]->shape[a]);
     by_loops[loops].push_back(f);

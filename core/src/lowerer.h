@@ -57,6 +57,7 @@ class Lowerer {
   std::vector<Expr> open_reduce_loops(Node* r);
   static Ctx reduce_src_ctx(Node* r, const Ctx& c, const std::vector<Expr>& rvars);
   static std::string memo_key(const Node* n, const Ctx& c);
+  bool memoized(const std::string& memo) const;  // lowered already in an open scope
   std::string cse_key(const Inst& in);
   int emit(const Inst& in, bool cse);
   int param(Buffer* b, DType dtype);
@@ -82,6 +83,10 @@ class Lowerer {
   int max_key(int value);     // float32 register -> its ordered int32 key
   int from_max_key(int key);  // and back
   int flip_negative_magnitudes(int bits);
+
+  // lower_online.cpp: a maximum and a sum that reads it, in one pass (false: not lowered).
+  bool reduce_online(Node* max, Node* sum, Accs& maxes, Accs& sums, double rate, int64_t lanes, int64_t split);
+  int online_rescale(int from, int to, double rate);
 
   // lower_groups.cpp: work-groups instead of loops.
   void open_groups(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order,

@@ -17,6 +17,7 @@
 #include "lowering_cache.h"
 #include "memory_plan.h"
 #include "recording.h"
+#include "online_softmax.h"
 #include "sibling_groups.h"
 
 namespace lathe {
@@ -111,15 +112,27 @@ void realize_nodes(const std::vector<Node*>& roots) {
     }
     return *known[i];
   };
+  // A maximum and the sum after it that reads it through exp2 (a softmax's normalizer) run in
+  // one pass on devices with work-groups. (On the cpu backend the pass's running maximum is a
+  // serial chain where two passes vectorize.)
+  auto online_pair = [&](size_t a, size_t b) {
+    const ScheduleItem &x = items[a], &y = items[b];
+    if (x.kind != ScheduleItem::Kind::Kernel || y.kind != ScheduleItem::Kind::Kernel || x.value->op != Op::Reduce ||
+        x.node->device != y.node->device || x.node->device->info().max_local_size <= 1 || x.value->shape != y.value->shape)
+      return false;
+    auto input_of = input_of_for({y.node});
+    Node* sum = only_top_reduction(y.value, input_of);
+    return sum && online_rate(sum, x.value, input_of).has_value();
+  };
   {
-    std::vector<size_t> order = sibling_order(items, reads_at);
+    std::vector<size_t> order = sibling_order(items, reads_at, online_pair);
     std::vector<ScheduleItem> moved;
     std::vector<std::optional<Reads>> moved_reads;
     for (size_t k : order) moved.push_back(std::move(items[k])), moved_reads.push_back(std::move(known[k]));
     items = std::move(moved);
     known = std::move(moved_reads);
   }
-  const std::vector<size_t> first = sibling_groups(items, reads_at);
+  const std::vector<size_t> first = sibling_groups(items, reads_at, online_pair);
 
   // Lower everything first so that all new kernels compile together (one kernel per group, at
   // its first item).

@@ -349,6 +349,7 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
         const std::string& acc = a[0];
         const std::string& v = a[1];
         if (in.alu == Op::Add) out << indent() << acc << " += " << v << ";\n";
+        else if (in.alu == Op::Mul) out << indent() << acc << " *= " << v << ";\n";
         else if (!is_float(in.dtype)) out << indent() << acc << " = (" << v << ">" << acc << ")?" << v << ":" << acc << ";\n";
         else out << indent() << acc << " = ((" << v << ">" << acc << ")|(" << v << "!=" << v << "))?" << v << ":" << acc << ";\n";
         break;

@@ -42,14 +42,21 @@ bool may_share(const std::vector<ScheduleItem>& items, size_t a, size_t b, const
 
 }  // namespace
 
-std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads) {
+std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads,
+                                   const OnlinePair& online_pair) {
   constexpr size_t kMaxMembers = 24;  // eight parameters' updates with their moments
   std::vector<size_t> first(items.size());
+  std::vector<bool> paired(items.size(), false);
   for (size_t i = 0; i < items.size(); ++i) {
     first[i] = i;
     if (i == 0 || items[i].kind != ScheduleItem::Kind::Kernel) continue;
     size_t g = first[i - 1];
-    if (i - g >= kMaxMembers || !may_share(items, g, i, reads)) continue;
+    if (g == i - 1 && online_pair(g, i)) {
+      first[i] = g;
+      paired[g] = true;
+      continue;
+    }
+    if (paired[g] || i - g >= kMaxMembers || !may_share(items, g, i, reads)) continue;
     bool ok = true;
     for (size_t m = g; m < i && ok; ++m) {
       Buffer* earlier = items[m].output.get();
@@ -61,7 +68,8 @@ std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const
   return first;
 }
 
-std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads) {
+std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads,
+                                  const OnlinePair& online_pair) {
   constexpr size_t kWindow = 48;  // how far back an item looks for a partner
   auto independent = [&](size_t moved, size_t passed) {
     if (items[passed].kind != ScheduleItem::Kind::Kernel) return false;
@@ -74,7 +82,7 @@ std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const 
     if (items[i].kind == ScheduleItem::Kind::Kernel) {
       for (size_t back = 0; back < std::min(kWindow, order.size()); ++back) {
         size_t k = order[order.size() - 1 - back];
-        if (may_share(items, k, i, reads)) {
+        if (online_pair(k, i) || may_share(items, k, i, reads)) {
           at = order.size() - back;
           break;
         }
