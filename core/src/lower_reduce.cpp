@@ -123,12 +123,29 @@ void Lowerer::lower_nested_together(Node* src, const std::vector<Ctx>& ctxs) {
     if (members.size() < 2) continue;  // nothing to share: lowered where it is read
     std::vector<int> accs;
     for (auto& [r, c] : members) accs.push_back(emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false));
+    // In work-groups, four steps of the innermost axis per loop iteration, in order: the four
+    // neighbouring elements each member reads become one vector load (a row of K read 16
+    // bytes at a time by each work-item instead of 4), with the same additions in the same
+    // order. (GCC's own vectorization of the plain loop is faster on the cpu backend:
+    // recomputed attention ran at 24 against 40 GFLOP/s unrolled.)
     Node* first = members[0].first;
-    std::vector<Expr> rvars = open_reduce_loops(first);
-    for (size_t m = 0; m < members.size(); ++m) {
-      auto& [r, c] = members[m];
-      int v = lower(r->src[0].get(), reduce_src_ctx(r, c, rvars));
-      emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {accs[m], v}}, false);
+    const int64_t last = first->src[0]->shape[first->arg.back()];
+    const int64_t unroll = k_.local_size > 0 && last % 4 == 0 && last > 4 ? 4 : 1;
+    std::vector<Expr> rvars;
+    for (size_t i = 0; i < first->arg.size(); ++i) {
+      const int64_t extent = i + 1 < first->arg.size() ? first->src[0]->shape[first->arg[i]] : last / unroll;
+      int v = new_var("r");
+      rvars.push_back(expr_var(v, 0, extent - 1));
+      open_range(v, extent, false, true);
+    }
+    const Expr outer = rvars.back();
+    for (int64_t u = 0; u < unroll; ++u) {
+      rvars.back() = expr_add(expr_mul(outer, unroll), u);
+      for (size_t m = 0; m < members.size(); ++m) {
+        auto& [r, c] = members[m];
+        int v = lower(r->src[0].get(), reduce_src_ctx(r, c, rvars));
+        emit(Inst{IOp::AccUpdate, r->dtype, r->reduce_op, {accs[m], v}}, false);
+      }
     }
     for (size_t i = 0; i < rvars.size(); ++i) close_range();
     for (size_t m = 0; m < members.size(); ++m) cse_.back()[memo_key(members[m].first, members[m].second)] = accs[m];
