@@ -59,3 +59,57 @@ TEST(OpenCL, LaunchesOnManyBufferListsUseTheirOwnBuffers) {
 
 }  // namespace
 }  // namespace lathe::test
+
+namespace lathe::test {
+namespace {
+
+// Buffers are sub-buffers of shared slabs: buffers of many sizes, freed and allocated again
+// in between (pooled, returned to their slab, carved anew), each keep their own contents.
+TEST(OpenCL, BuffersOfManySizesKeepTheirOwnContents) {
+  if (!opencl_usable()) GTEST_SKIP() << "no OpenCL platform here";
+  Device* d = get_device("opencl:0");
+  std::mt19937 rng(5);
+  struct Live {
+    void* handle;
+    std::vector<uint8_t> data;
+  };
+  std::vector<Live> live;
+  auto add = [&](size_t bytes) {
+    Live l{d->allocate(bytes), std::vector<uint8_t>(bytes)};
+    for (auto& b : l.data) b = static_cast<uint8_t>(rng());
+    d->copy_in(l.handle, l.data.data(), bytes);
+    live.push_back(std::move(l));
+  };
+  for (int round = 0; round < 4; ++round) {
+    for (size_t bytes : {size_t{1}, size_t{3}, size_t{4096}, size_t{100000}, size_t{3} << 20, size_t{40} << 20})
+      add(bytes + static_cast<size_t>(round));
+    for (size_t i = 0; i < live.size(); i += 2) d->release(live[i].handle);
+    std::vector<Live> kept;
+    for (size_t i = 1; i < live.size(); i += 2) kept.push_back(std::move(live[i]));
+    live = std::move(kept);
+  }
+  add(size_t{300} << 20);  // larger than a slab: a slab of its own
+  for (auto& l : live) {
+    std::vector<uint8_t> back(l.data.size());
+    d->copy_out(back.data(), l.handle, back.size());
+    EXPECT_EQ(back, l.data) << l.data.size() << " bytes";
+    d->release(l.handle);
+  }
+}
+
+TEST(OpenCL, AnAllocationBeyondTheDeviceIsAnOutOfMemoryError) {
+  if (!opencl_usable()) GTEST_SKIP() << "no OpenCL platform here";
+  Device* d = get_device("opencl:0");
+  const size_t too_much = static_cast<size_t>(d->info().memory_bytes) * 4;
+  try {
+    d->release(d->allocate(too_much));
+    FAIL() << "allocating " << too_much << " bytes succeeded";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot allocate"), std::string::npos) << e.what();
+  }
+  void* small = d->allocate(1024);  // and the device still works
+  d->release(small);
+}
+
+}  // namespace
+}  // namespace lathe::test

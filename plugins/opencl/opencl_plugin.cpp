@@ -21,6 +21,7 @@
 #include "lathe/device.h"
 #include "lathe/error.h"
 #include "lathe/render_opencl.h"
+#include "slab_memory.h"
 
 namespace lathe::opencl {
 namespace {
@@ -178,6 +179,11 @@ class ClDevice : public Device {
     ok(e, "clCreateContext");
     queue_ = clCreateCommandQueue(context_, f.device, CL_QUEUE_PROFILING_ENABLE, &e);
     ok(e, "clCreateCommandQueue");
+    cl_uint align_bits = 0;
+    cl_ulong max_alloc = 0;
+    clGetDeviceInfo(f.device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, nullptr);
+    clGetDeviceInfo(f.device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, nullptr);
+    slabs_ = SlabMemory(context_, align_bits / 8, max_alloc);
     cl_ulong mem = 0;
     clGetDeviceInfo(f.device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, nullptr);
     cl_uint cus = 0;
@@ -222,14 +228,19 @@ class ClDevice : public Device {
       }
     }
     cl_int e;
-    cl_mem m = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes, nullptr, &e);
+    std::unique_lock<std::mutex> lock(pool_mu_);
+    cl_mem m = slabs_.allocate(bytes, &e);
     bool full = e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES || e == CL_OUT_OF_HOST_MEMORY;
-    if (full && drain_pool()) m = clCreateBuffer(context_, CL_MEM_READ_WRITE, bytes, nullptr, &e);
+    if (full) {
+      lock.unlock();
+      bool drained = drain_pool();
+      lock.lock();
+      if (slabs_.release_empty_slabs() || drained) m = slabs_.allocate(bytes, &e);
+    }
     if (e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES || e == CL_OUT_OF_HOST_MEMORY || e == CL_INVALID_BUFFER_SIZE)
       throw OutOfMemoryError("opencl: cannot allocate " + std::to_string(bytes >> 20) + " MiB on " + info_.name + " (" +
                              error_name(e) + "); use a smaller batch or model");
-    ok(e, "clCreateBuffer");
-    std::lock_guard<std::mutex> lock(pool_mu_);
+    ok(e, "clCreateSubBuffer");
     sizes_[m] = bytes;
     return m;
   }
@@ -239,7 +250,7 @@ class ClDevice : public Device {
     size_t bytes = sizes_.at(m);
     if (pooled_bytes_ + bytes > info_.memory_bytes / 4) {
       sizes_.erase(m);
-      clReleaseMemObject(m);
+      slabs_.release(m);
       ++frees_;
       return;
     }
@@ -366,7 +377,7 @@ class ClDevice : public Device {
     std::lock_guard<std::mutex> lock(pool_mu_);
     bool any = pooled_bytes_ > 0;
     for (auto& [bytes, list] : pool_)
-      for (cl_mem m : list) sizes_.erase(m), clReleaseMemObject(m), ++frees_;
+      for (cl_mem m : list) sizes_.erase(m), slabs_.release(m), ++frees_;
     pool_.clear();
     pooled_bytes_ = 0;
     return any;
@@ -383,6 +394,7 @@ class ClDevice : public Device {
   std::mutex pool_mu_;
   std::unordered_map<size_t, std::vector<cl_mem>> pool_;
   std::unordered_map<cl_mem, size_t> sizes_;
+  SlabMemory slabs_{nullptr, 0, 0};  // set up with the context
   size_t pooled_bytes_ = 0;
   std::atomic<uint64_t> frees_{0};  // buffers released to the driver (kernel arguments bound to them are stale)
   std::mutex loaded_mu_;
