@@ -4,8 +4,8 @@
 
 namespace lathe::opencl {
 
-SlabMemory::SlabMemory(cl_context context, size_t alignment, size_t max_alloc)
-    : context_(context), alignment_(std::max<size_t>(alignment, 256)), max_alloc_(max_alloc) {}
+SlabMemory::SlabMemory(cl_context context, size_t alignment, size_t max_alloc, size_t slab_bytes)
+    : context_(context), alignment_(std::max<size_t>(alignment, 256)), max_alloc_(max_alloc), slab_bytes_(slab_bytes) {}
 
 cl_mem SlabMemory::allocate(size_t bytes, cl_int* error) {
   *error = CL_SUCCESS;
@@ -13,13 +13,17 @@ cl_mem SlabMemory::allocate(size_t bytes, cl_int* error) {
   for (size_t s = 0; s < slabs_.size(); ++s)  // first fit
     for (auto& [offset, free] : slabs_[s].free)
       if (free >= length) return carve(s, length, bytes, error);
-  // A new slab: the usual size, or just this buffer when that is larger or does not fit.
-  for (size_t size : {std::max(std::min(kSlabBytes, max_alloc_), length), length}) {
+  // A new slab: twice the last one (fewer distinct allocations as the memory in use grows,
+  // at most half of the newest slab unused), or just this buffer when that is larger or does
+  // not fit.
+  const size_t next = slab_bytes_ == 0 ? 0 : std::min(std::max(slab_bytes_, made_ ? 2 * last_slab_ : size_t{0}), max_alloc_);
+  for (size_t size : {std::max(next, length), length}) {
     cl_mem buffer = clCreateBuffer(context_, CL_MEM_READ_WRITE, size, nullptr, error);
     if (*error != CL_SUCCESS) continue;
     auto empty = std::find_if(slabs_.begin(), slabs_.end(), [](const Slab& s) { return s.buffer == nullptr; });
     if (empty == slabs_.end()) empty = slabs_.insert(slabs_.end(), Slab{});
     *empty = Slab{buffer, size, {{0, size}}};
+    last_slab_ = size, made_ = true;
     return carve(static_cast<size_t>(empty - slabs_.begin()), length, bytes, error);
   }
   return nullptr;

@@ -17,8 +17,8 @@ namespace lathe::opencl {
 class SlabMemory {
  public:
   // alignment: of sub-buffer origins (CL_DEVICE_MEM_BASE_ADDR_ALIGN, in bytes); max_alloc:
-  // the largest single allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE).
-  SlabMemory(cl_context context, size_t alignment, size_t max_alloc);
+  // the largest single allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE); slab_bytes: the first slab's size.
+  SlabMemory(cl_context context, size_t alignment, size_t max_alloc, size_t slab_bytes = size_t{256} << 20);
   // A buffer of `bytes`, or nullptr with the driver's error in *error when no slab has room
   // and no new one can be made.
   cl_mem allocate(size_t bytes, cl_int* error);
@@ -26,7 +26,6 @@ class SlabMemory {
   bool release_empty_slabs();   // slabs with nothing in them go back to the driver; true if any
 
  private:
-  static constexpr size_t kSlabBytes = size_t{256} << 20;
   struct Slab {
     cl_mem buffer = nullptr;
     size_t bytes = 0;
@@ -39,7 +38,9 @@ class SlabMemory {
   void give_back(const Placement& p);
 
   cl_context context_;
-  size_t alignment_, max_alloc_;
+  size_t alignment_, max_alloc_, slab_bytes_;
+  size_t last_slab_ = 0;
+  bool made_ = false;
   std::vector<Slab> slabs_;  // released slabs stay as empty entries: placements index them
   std::unordered_map<cl_mem, Placement> placed_;
 };
