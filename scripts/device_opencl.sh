@@ -6,6 +6,7 @@
 #                                         training step, beside PyTorch in the same run
 #   scripts/device_opencl.sh longattn     causal attention 1x8x4096x64 with recomputed scores, and its kernels
 #                                         (with LATHE_SEARCH=N set: what the search found for them)
+#   scripts/device_opencl.sh hoststep     host time of a replayed gpu-preset step, by how buffers are allocated
 #   scripts/device_opencl.sh search       the matmul benchmark with LATHE_SEARCH=2
 #   scripts/device_opencl.sh mlperf SECS [cold|warm] [notorch]
 #                                         the `gpu` mini-MLPerf preset on opencl (cold: empty kernel
@@ -54,6 +55,15 @@ case "${1:-}" in
       --attention 1x8x4096x64 --torch-device cuda 2>&1 | grep -E "attention|search:" | tee "$out/longattn.txt"
     LATHE_DEBUG=1 LATHE_RECOMPUTE_MIB=256 "$lathe" bench --backend opencl --sizes 256 --repeat 1 --elementwise-mi 1 --presets none \
       --python none --attention 1x8x4096x64 2>&1 | grep -oP "opencl:0 \K.*" | awk '{print $6, "ms", $1}' | sort -rn | head -15 | tee -a "$out/longattn.txt"
+    ;;
+  hoststep)
+    # Host time of a replayed gpu-preset step with each buffer an allocation of its own (slabs
+    # 0), and with sub-buffers of slabs starting at 256 and 4096 MiB.
+    for mib in 0 256 4096; do
+      echo "LATHE_OPENCL_SLAB_MIB=$mib"
+      LATHE_OPENCL_SLAB_MIB=$mib "$lathe" bench --backend opencl --sizes 16 --repeat 3 --elementwise-mi 1 --presets gpu --python none \
+        --attention 1x1x64x64 2>&1 | grep -E "issue a launch|train step|issuing|host time" | tee -a "$out/hoststep.txt"
+    done
     ;;
   search)
     # LATHE_SEARCH=2 on the matmul benchmark: the search's time and what it found.
