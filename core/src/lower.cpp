@@ -86,6 +86,19 @@ int64_t reduce_length(const Node* r) {
   return n;
 }
 
+bool computes_reduction(Node* n, const std::function<Buffer*(Node*)>& input_of) {
+  std::vector<Node*> stack = {n};
+  std::set<Node*> seen;
+  while (!stack.empty()) {
+    Node* c = stack.back();
+    stack.pop_back();
+    if (input_of(c) || !seen.insert(c).second) continue;
+    if (c->op == Op::Reduce) return true;
+    for (auto& s : c->src) stack.push_back(s.get());
+  }
+  return false;
+}
+
 double reduce_identity(Op reduce_op, DType dtype) {
   if (reduce_op == Op::Add) return 0;
   if (is_float(dtype)) return -std::numeric_limits<double>::infinity();

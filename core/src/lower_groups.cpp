@@ -229,16 +229,21 @@ bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, con
     const int64_t per_item = chunk * st.tile / group, fast = st.use.k_contiguous ? chunk : st.tile;
     const int64_t width = per_item % 4 == 0 && fast % 4 == 0 ? 4 : 1;
     const int64_t rounds = per_item / width;
+    // A factor computed by a nested reduction takes all its rounds at once: the rounds' rows
+    // and the width's neighbours form one register tile of nested dot products (lowered
+    // together below), each operand row loaded once for all of them.
+    const bool tile_rounds = rounds > 1 && computes_reduction(st.x, input_of_);
     Expr round = expr_const(0);
-    if (rounds > 1) {
+    if (rounds > 1 && !tile_rounds) {
       int jv = new_var("j");
       open_range(jv, rounds, false);
       round = expr_var(jv, 0, rounds - 1);
     }
-    Expr slot = expr_mul(expr_add(expr_mul(round, group), local_id_), width);
     std::vector<Ctx> srcs;
     std::vector<Expr> slots;
-    for (int64_t v = 0; v < width; ++v) {
+    for (int64_t e = 0; e < (tile_rounds ? rounds : 1) * width; ++e) {
+      const int64_t v = e % width;
+      Expr slot = expr_mul(expr_add(expr_mul(tile_rounds ? expr_const(e / width) : round, group), local_id_), width);
       Expr kk = st.use.k_contiguous ? expr_add(expr_mod(slot, chunk), v) : expr_div(slot, st.tile);
       Expr tb = st.use.k_contiguous ? expr_div(slot, chunk) : expr_add(expr_mod(slot, st.tile), v);
       Ctx out;  // the output element whose factor this is, as the output sees it
@@ -255,7 +260,7 @@ bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, con
     }
     lower_nested_together(st.x, srcs);  // a factor computed by a reduction (recomputed scores)
     for (size_t v = 0; v < srcs.size(); ++v) local_store(st.array, slots[v], lower(st.x, srcs[v]));
-    if (rounds > 1) close_range();
+    if (rounds > 1 && !tile_rounds) close_range();
   }
   barrier();
   int kv = new_var("k");

@@ -186,16 +186,7 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
 // Whether a reduction computes another one per step (attention scores recomputed inside a
 // softmax's maximum or sum) rather than reading it from memory.
 bool has_nested_reduction(Node* r, const std::function<Buffer*(Node*)>& input_of) {
-  std::vector<Node*> stack = {r->src[0].get()};
-  std::unordered_set<Node*> seen;
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    if (input_of(n) || !seen.insert(n).second) continue;
-    if (n->op == Op::Reduce) return true;
-    for (auto& s : n->src) stack.push_back(s.get());
-  }
-  return false;
+  return computes_reduction(r->src[0].get(), input_of);
 }
 
 // The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.
@@ -228,6 +219,8 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   if (!float_sums) return opt;
   Reuse reuse = analyze_reuse(trial, S);
   auto [n, m] = matmul_axes(trial, reuse);
+  bool nested = false;
+  for (Node* r : trial.top_reduces_) nested |= has_nested_reduction(r, input_of);
   if (n >= 0) {
     // A matmul: a work-group computes a T x T tile (Ln x Lm work-items, Un x Um registers each;
     // n is the inner axis, along which the output and one factor are contiguous); both factors
@@ -246,7 +239,10 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
       opt.local.assign(nd, 1);
       opt.local[n] = t.Ln, opt.local[m] = t.Lm;
       opt.upcast[n] = t.Un, opt.upcast[m] = t.Um;
-      for (int64_t chunk : {16, 8})
+      // A factor computed by a nested reduction (recomputed attention probabilities times V)
+      // takes longer chunks: each work-item computes more of its elements as one register
+      // tile, sharing their operands' loads (see reduce_staged).
+      for (int64_t chunk : nested ? std::vector<int64_t>{64, 32, 16, 8} : std::vector<int64_t>{16, 8})
         if (length % chunk == 0 && (chunk * T) % items == 0 && 2 * chunk * (T + 4) * 4 <= dev.local_memory_bytes) {
           opt.stage_chunk = chunk;
           break;
@@ -255,8 +251,6 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
     }
     opt.upcast.assign(nd, 1);  // no tile fits: reduce in groups of lanes like any reduction
   }
-  bool nested = false;
-  for (Node* r : trial.top_reduces_) nested |= has_nested_reduction(r, input_of);
   int rows = -1;  // the widest output axis
   for (int d = 0; d < nd; ++d)
     if (S[d] % 4 == 0 && (rows < 0 || S[d] > S[rows])) rows = d;

@@ -33,6 +33,8 @@ Inst make_const_acc(DType dtype, double init);  // a DefineAcc with its initial 
 constexpr int32_t kNegInfKey = static_cast<int32_t>(0x807fffffu);  // max_key(-inf)
 double reduce_identity(Op reduce_op, DType dtype);
 int64_t reduce_length(const Node* r);  // iterations of a reduction: the product of its reduced extents
+// Whether computing n (up to stored values) runs a reduction.
+bool computes_reduction(Node* n, const std::function<Buffer*(Node*)>& input_of);
 
 class Lowerer {
  public:
