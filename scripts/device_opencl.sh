@@ -52,7 +52,7 @@ case "${1:-}" in
     # Causal attention 1x8x4096x64 with its scores recomputed (not stored), beside PyTorch,
     # then the same with every kernel timed (LATHE_DEBUG=1), slowest kernels first.
     LATHE_RECOMPUTE_MIB=256 "$lathe" bench --backend opencl --sizes 256 --repeat 3 --elementwise-mi 1 --presets none --python python3 \
-      --attention 1x8x4096x64 --torch-device cuda 2>&1 | grep -E "attention|search:" | tee "$out/longattn.txt"
+      --attention 1x8x4096x64 --torch-device cuda 2>&1 | grep -E "attention|search " | tee "$out/longattn.txt"
     LATHE_DEBUG=1 LATHE_RECOMPUTE_MIB=256 "$lathe" bench --backend opencl --sizes 256 --repeat 1 --elementwise-mi 1 --presets none \
       --python none --attention 1x8x4096x64 2>&1 | grep -oP "opencl:0 \K.*" | awk '{print $6, "ms", $1}' | sort -rn | head -15 | tee -a "$out/longattn.txt"
     ;;

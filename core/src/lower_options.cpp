@@ -189,6 +189,24 @@ bool has_nested_reduction(Node* r, const std::function<Buffer*(Node*)>& input_of
   return computes_reduction(r->src[0].get(), input_of);
 }
 
+// How many distinct reductions a reduction computes per step (up to stored values).
+int nested_reductions(Node* r, const std::function<Buffer*(Node*)>& input_of) {
+  std::vector<Node*> stack = {r->src[0].get()};
+  std::unordered_set<Node*> seen;
+  int count = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (input_of(n) || !seen.insert(n).second) continue;
+    if (n->op == Op::Reduce) {
+      ++count;
+      continue;
+    }
+    for (auto& s : n->src) stack.push_back(s.get());
+  }
+  return count;
+}
+
 // The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.
 int64_t lanes_for(int64_t n, int64_t cap, int64_t min_each) {
   int64_t l = 1;
@@ -219,8 +237,8 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   if (!float_sums) return opt;
   Reuse reuse = analyze_reuse(trial, S);
   auto [n, m] = matmul_axes(trial, reuse);
-  bool nested = false;
-  for (Node* r : trial.top_reduces_) nested |= has_nested_reduction(r, input_of);
+  int nested = 0;  // the most reductions one top-level reduction computes per step
+  for (Node* r : trial.top_reduces_) nested = std::max(nested, nested_reductions(r, input_of));
   if (n >= 0) {
     // A matmul: a work-group computes a T x T tile (Ln x Lm work-items, Un x Um registers each;
     // n is the inner axis, along which the output and one factor are contiguous); both factors
@@ -231,11 +249,20 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
     struct Tile {
       int64_t Ln, Lm, Un, Um;
     };
+    // A factor computed by nested reductions (recomputed attention probabilities times V)
+    // does best with tall register tiles, each item computing a 16x4 block of the factor's
+    // chunk, found by LATHE_SEARCH on an H100 at 1x8x4096x64: with one nested reduction 64 x 64
+    // tiles of 4 x 16 items (1.5 ms against 2.6 ms for 16 x 16 items with 4 x 4), with two
+    // (the backward's probabilities and their gradients) 256 x 64 tiles of 16 x 16 items
+    // (3.1 against 3.9-4.1 ms).
     int64_t outputs = numel(S);
-    for (Tile t : {Tile{16, 8, 4, 8}, Tile{16, 16, 4, 4}, Tile{8, 8, 4, 4}, Tile{8, 8, 2, 2}}) {
-      int64_t T = t.Ln * t.Un, items = t.Ln * t.Lm;
-      if (T != t.Lm * t.Um || S[n] % T || S[m] % T || items > dev.max_local_size) continue;
-      if (outputs / (T * T) < dev.compute_units && t.Un != 2) continue;  // too few groups: smaller tiles
+    std::vector<Tile> tiles = {Tile{16, 8, 4, 8}, Tile{16, 16, 4, 4}, Tile{8, 8, 4, 4}, Tile{8, 8, 2, 2}};
+    if (nested > 0) tiles.insert(tiles.begin(), Tile{16, 4, 4, 16});
+    if (nested > 1) tiles.insert(tiles.begin(), Tile{16, 16, 4, 16});
+    for (Tile t : tiles) {
+      const int64_t Tn = t.Ln * t.Un, Tm = t.Lm * t.Um, items = t.Ln * t.Lm;
+      if (S[n] % Tn || S[m] % Tm || items > dev.max_local_size) continue;
+      if (outputs / (Tn * Tm) < dev.compute_units && t.Un != 2) continue;  // too few groups: smaller tiles
       opt.local.assign(nd, 1);
       opt.local[n] = t.Ln, opt.local[m] = t.Lm;
       opt.upcast[n] = t.Un, opt.upcast[m] = t.Um;
@@ -243,7 +270,8 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
       // takes longer chunks: each work-item computes more of its elements as one register
       // tile, sharing their operands' loads (see reduce_staged).
       for (int64_t chunk : nested ? std::vector<int64_t>{64, 32, 16, 8} : std::vector<int64_t>{16, 8})
-        if (length % chunk == 0 && (chunk * T) % items == 0 && 2 * chunk * (T + 4) * 4 <= dev.local_memory_bytes) {
+        if (length % chunk == 0 && (chunk * Tn) % items == 0 && (chunk * Tm) % items == 0 &&
+            chunk * (Tn + Tm + 8) * 4 <= dev.local_memory_bytes) {
           opt.stage_chunk = chunk;
           break;
         }
@@ -255,11 +283,12 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   for (int d = 0; d < nd; ++d)
     if (S[d] % 4 == 0 && (rows < 0 || S[d] > S[rows])) rows = d;
   if (nested && rows >= 0 && length >= 64) {
-    // Scores recomputed inside a reduction over keys: four rows and four keys per work-item
-    // and loop step, so that the nested dot products run as a 4x4 register tile (see
-    // lower_nested_together): each query and key element loaded serves four of them; 64
-    // lanes per group split the keys.
-    opt.upcast[rows] = 4;
+    // Scores recomputed inside a reduction over keys: sixteen rows and four keys per
+    // work-item and loop step, so that the nested dot products run as a 16x4 register tile
+    // (see lower_nested_together): each key element loaded serves sixteen of them, each query
+    // element four; 64 lanes per group split the keys. (LATHE_SEARCH on an H100: 1.9 ms
+    // against 5.0 ms with four rows, for the attention row statistics at 1x8x4096x64.)
+    opt.upcast[rows] = S[rows] % 16 == 0 ? 16 : 4;
     opt.group_reduce = lanes_for(length, std::min<int64_t>(64, dev.max_local_size), 16);
     if (opt.group_reduce < 4) opt.group_reduce = 1;
     if (length % (opt.group_reduce * 4) == 0) opt.reduce_split = 4;
