@@ -189,24 +189,6 @@ bool has_nested_reduction(Node* r, const std::function<Buffer*(Node*)>& input_of
   return computes_reduction(r->src[0].get(), input_of);
 }
 
-// How many distinct reductions a reduction computes per step (up to stored values).
-int nested_reductions(Node* r, const std::function<Buffer*(Node*)>& input_of) {
-  std::vector<Node*> stack = {r->src[0].get()};
-  std::unordered_set<Node*> seen;
-  int count = 0;
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    if (input_of(n) || !seen.insert(n).second) continue;
-    if (n->op == Op::Reduce) {
-      ++count;
-      continue;
-    }
-    for (auto& s : n->src) stack.push_back(s.get());
-  }
-  return count;
-}
-
 // The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.
 int64_t lanes_for(int64_t n, int64_t cap, int64_t min_each) {
   int64_t l = 1;
@@ -237,8 +219,8 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   if (!float_sums) return opt;
   Reuse reuse = analyze_reuse(trial, S);
   auto [n, m] = matmul_axes(trial, reuse);
-  int nested = 0;  // the most reductions one top-level reduction computes per step
-  for (Node* r : trial.top_reduces_) nested = std::max(nested, nested_reductions(r, input_of));
+  bool nested = false;
+  for (Node* r : trial.top_reduces_) nested |= has_nested_reduction(r, input_of);
   if (n >= 0) {
     // A matmul: a work-group computes a T x T tile (Ln x Lm work-items, Un x Um registers each;
     // n is the inner axis, along which the output and one factor are contiguous); both factors
@@ -251,14 +233,12 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
     };
     // A factor computed by nested reductions (recomputed attention probabilities times V)
     // does best with tall register tiles, each item computing a 16x4 block of the factor's
-    // chunk, found by LATHE_SEARCH on an H100 at 1x8x4096x64: with one nested reduction 64 x 64
-    // tiles of 4 x 16 items (1.5 ms against 2.6 ms for 16 x 16 items with 4 x 4), with two
-    // (the backward's probabilities and their gradients) 256 x 64 tiles of 16 x 16 items
-    // (3.1 against 3.9-4.1 ms).
+    // chunk: 64 x 64 tiles of 4 x 16 items, found by LATHE_SEARCH on an H100 at 1x8x4096x64
+    // (forward 1.5 ms against 2.6 ms for 16 x 16 items with 4 x 4; the backward's, with two
+    // nested reductions, 3.1-3.3 ms, as fast as anything the search found for them).
     int64_t outputs = numel(S);
     std::vector<Tile> tiles = {Tile{16, 8, 4, 8}, Tile{16, 16, 4, 4}, Tile{8, 8, 4, 4}, Tile{8, 8, 2, 2}};
-    if (nested > 0) tiles.insert(tiles.begin(), Tile{16, 4, 4, 16});
-    if (nested > 1) tiles.insert(tiles.begin(), Tile{16, 16, 4, 16});
+    if (nested) tiles.insert(tiles.begin(), Tile{16, 4, 4, 16});
     for (Tile t : tiles) {
       const int64_t Tn = t.Ln * t.Un, Tm = t.Lm * t.Um, items = t.Ln * t.Lm;
       if (S[n] % Tn || S[m] % Tm || items > dev.max_local_size) continue;
