@@ -71,6 +71,7 @@ struct LoopShape {
   bool transcendental = false;  // exp/log/sin inside a reduction (an epilogue's do not count)
   bool dot_products = true;     // every load inside the innermost reduction runs along it (x @ W^T, W [out, in])
   bool nested = false;          // a reduction loop inside another (attention scores recomputed in a softmax)
+  bool bounded = false;         // a load or constant valid only within bounds (padding) inside a reduction
 };
 
 LoopShape loop_shape(const Kernel& k) {
@@ -90,6 +91,7 @@ LoopShape loop_shape(const Kernel& k) {
     }
     shape.outputs += in.op == IOp::Store && !in.local;
     shape.transcendental |= open_reductions > 0 && in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
+    shape.bounded |= open_reductions > 0 && (in.op == IOp::Load || in.op == IOp::Const) && !in.valid.empty();
     if (!open.empty() && open.back()->reduction && in.op == IOp::Load && !in.local) {
       reduction_loads = true;
       shape.dot_products &= expr_coefficient(in.index, open.back()->var) == 1;
@@ -106,9 +108,14 @@ LoopShape loop_shape(const Kernel& k) {
 // at most four outputs per iteration, blocks of dot products along a contiguous run, and
 // reductions nested in others (their short inner loops are the dot products), vectorize along the reduction only if the adds may be reassociated: partial sums per vector
 // lane, combined at the end (a fixed order, so results are reproducible).
+//
+// GCC 12.2 (Debian 12's) builds the mask of a padded reduction's bounds in reversed lane order
+// when it vectorizes the reduction loop: a maximum over padded rows read the elements past the
+// valid ones and dropped the last valid ones (`ReduceMove.SplitReductionsIgnoreWhatLiesPast*`).
+// Reductions with bounded loads are not loop-vectorized.
 std::string vectorization_attribute(const Kernel& k) {
   LoopShape shape = loop_shape(k);
-  if (shape.outputs > 4 && !shape.transcendental && !shape.dot_products)
+  if ((shape.outputs > 4 && !shape.transcendental && !shape.dot_products) || (shape.reduction && shape.bounded))
     return "__attribute__((optimize(\"no-tree-loop-vectorize\"))) ";
   if ((shape.outputs <= 4 || shape.dot_products || shape.nested) && shape.reduction)
     return "__attribute__((optimize(\"associative-math,no-signed-zeros\"))) ";
