@@ -331,5 +331,25 @@ TEST_P(WorkGroups, NestedReductionsShareOneLoopPerTile) {
   }
 }
 
+// A sum of matmuls read by two kernels (the input gradient of the q, k and v projections, read
+// by a norm's backward twice): on devices with work-groups the sum is stored by one kernel
+// with the three reductions inside; elsewhere the three products are stored, then their sum.
+TEST_P(WorkGroups, MatmulsSummedForSeveralReadersShareOneKernel) {
+  ref::Array xa = ref::random({64, 96}, rng), ya = ref::random({64, 96}, rng), za = ref::random({64, 96}, rng);
+  ref::Array w1a = ref::random({96, 80}, rng), w2a = ref::random({96, 80}, rng), w3a = ref::random({96, 80}, rng);
+  Tensor x = input(xa), y = input(ya), z = input(za), w1 = input(w1a), w2 = input(w2a), w3 = input(w3a);
+  Tensor sum = x.matmul(w1) + y.matmul(w2) + z.matmul(w3);
+  Tensor twice = sum * 2, squares = (sum * sum).sum({1});
+  int64_t before = runtime_stats().kernels_run;
+  realize({twice, squares});
+  EXPECT_EQ(runtime_stats().kernels_run - before, has_groups() ? 3 : 6);
+  ref::Array want = ref::binary(ref::binary(ref::matmul(xa, w1a), ref::matmul(ya, w2a), [](double a, double b) { return a + b; }),
+                                ref::matmul(za, w3a), [](double a, double b) { return a + b; });
+  EXPECT_TRUE(close(twice, ref::unary(want, [](double v) { return 2 * v; }), dot_tol(3 * 96)));
+  EXPECT_TRUE(close(squares, ref::reduce(ref::unary(want, [](double v) { return v * v; }), {1}, false, 0,
+                                         [](double a, double b) { return a + b; }),
+                    {1e-4, 1e-3}));
+}
+
 }  // namespace
 }  // namespace lathe::test
