@@ -1,6 +1,7 @@
 #include "lowering_cache.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "lathe/lower.h"
@@ -9,6 +10,24 @@
 
 namespace lathe {
 namespace {
+
+// Appends without temporary strings: a realize builds a signature for every kernel, and
+// eager calls are dominated by that host work.
+void append_int(std::string& s, int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  s.append(buf, end);
+}
+void append_uint(std::string& s, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  s.append(buf, end);
+}
+void append_shape(std::string& s, const Shape& shape) {
+  s += '[';
+  for (int64_t d : shape) append_int(s, d), s += ',';
+  s += ']';
+}
 
 // A kernel's structure, independent of which buffers it reads: every training step builds
 // the same graphs over new buffers, and this key lets them reuse the lowered kernel.
@@ -40,7 +59,8 @@ Fragment fragment_of(const Outputs& outs, const std::function<Buffer*(Node*)>& i
       }
       int id = static_cast<int>(ids.size());
       ids[n] = id;
-      sig += std::to_string(id) + ":";
+      append_int(sig, id);
+      sig += ':';
       if (in) {
         // Which output (-2, -3, ...) or earlier input shares this buffer: the lowering merges them.
         int same = -1;
@@ -49,17 +69,27 @@ Fragment fragment_of(const Outputs& outs, const std::function<Buffer*(Node*)>& i
         for (size_t k = 0; k < f.inputs.size() && same == -1; ++k)
           if (f.inputs[k] == in) same = static_cast<int>(k);
         f.inputs.push_back(in);
-        sig += "IN" + std::to_string(same) + "/" + std::to_string(static_cast<int>(n->dtype)) + to_string(n->shape);
+        sig += "IN";
+        append_int(sig, same);
+        sig += '/';
+        append_int(sig, static_cast<int>(n->dtype));
+        append_shape(sig, n->shape);
       } else {
-        sig += std::to_string(static_cast<int>(n->op)) + "/" + std::to_string(static_cast<int>(n->dtype)) + to_string(n->shape);
-        for (int64_t a : n->arg) sig += "," + std::to_string(a);
-        if (n->op == Op::Reduce) sig += "r" + std::to_string(static_cast<int>(n->reduce_op));
+        append_int(sig, static_cast<int>(n->op));
+        sig += '/';
+        append_int(sig, static_cast<int>(n->dtype));
+        append_shape(sig, n->shape);
+        for (int64_t a : n->arg) sig += ',', append_int(sig, a);
+        if (n->op == Op::Reduce) sig += 'r', append_int(sig, static_cast<int>(n->reduce_op));
         if (n->op == Op::Const) {
           uint64_t bits;
           std::memcpy(&bits, &n->fvalue, sizeof bits);
-          sig += "c" + std::to_string(bits) + "/" + std::to_string(n->ivalue);
+          sig += 'c';
+          append_uint(sig, bits);
+          sig += '/';
+          append_int(sig, n->ivalue);
         }
-        for (auto& src : n->src) sig += "<" + std::to_string(ids.at(src.get()));
+        for (auto& src : n->src) sig += '<', append_int(sig, ids.at(src.get()));
       }
       sig += ";";
       stack.pop_back();

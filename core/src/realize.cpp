@@ -149,7 +149,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       outs.push_back({items[j].value, items[j].output.get()});
       selves.push_back(items[j].node);
     }
-    check(item.node->device != nullptr, "realize: " + describe(item) + " has no device");
+    check(item.node->device != nullptr, [&] { return "realize: " + describe(item) + " has no device"; });
     Device* device = item.node->device;
     lowered[i] = lower_cached(outs, input_of_for(selves), device);
     CachedLowering& entry = *lowered[i].entry;
@@ -213,8 +213,8 @@ void realize_nodes(const std::vector<Node*>& roots) {
       std::vector<void*> handles;
       handles.reserve(lk.params.size());
       for (Buffer* b : lk.params) {
-        check(b->device() == device, "realize: kernel " + kernel.name + " reads a buffer on " + b->device()->label() +
-                                         " while running on " + device->label() + "; move tensors with to()");
+        check(b->device() == device, [&] { return "realize: kernel " + kernel.name + " reads a buffer on " + b->device()->label() +
+                                         " while running on " + device->label() + "; move tensors with to()"; });
         handles.push_back(b->handle());
       }
       launch_kernel(*program_of[i], kernel, device, handles);

@@ -57,7 +57,7 @@ Device* resolve(Device* device) { return device ? device : default_device(); }
 Tensor::Tensor(NodeRef node) : impl_(std::make_shared<TensorImpl>()) { impl_->node = std::move(node); }
 
 const NodeRef& Tensor::node() const {
-  check(impl_ != nullptr, "use of an undefined Tensor (default-constructed, or a grad that backward() never reached)");
+  check(impl_ != nullptr, [&] { return "use of an undefined Tensor (default-constructed, or a grad that backward() never reached)"; });
   return impl_->node;
 }
 const Shape& Tensor::shape() const { return node()->shape; }
@@ -67,7 +67,7 @@ DType Tensor::dtype() const { return node()->dtype; }
 Device* Tensor::device() const { return node()->device; }
 
 Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype, Device* device) {
-  for (int64_t s : shape) check(s >= 0, "from_data: negative extent in shape " + to_string(shape));
+  for (int64_t s : shape) check(s >= 0, [&] { return "from_data: negative extent in shape " + to_string(shape); });
   device = resolve(device);
   auto buffer = std::make_shared<Buffer>(device, dtype, lathe::numel(shape));
   buffer->copy_in(data);
@@ -77,7 +77,7 @@ Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype, Devi
 Tensor Tensor::scalar(Scalar value, DType dtype, Device* device) { return full({}, value, dtype, device); }
 
 Tensor Tensor::full(const Shape& shape, Scalar value, DType dtype, Device* device) {
-  for (int64_t s : shape) check(s >= 0, "full: negative extent in shape " + to_string(shape));
+  for (int64_t s : shape) check(s >= 0, [&] { return "full: negative extent in shape " + to_string(shape); });
   return Tensor(node_const(value.value, dtype, shape, resolve(device)));
 }
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device* device) { return full(shape, 0, dtype, device); }
@@ -106,13 +106,13 @@ Tensor iota(int64_t n, Device* device) {
 }  // namespace
 
 Tensor Tensor::arange(double start, double stop, double step, DType dtype, Device* device) {
-  check(step != 0, "arange: step must not be zero");
+  check(step != 0, [&] { return "arange: step must not be zero"; });
   int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((stop - start) / step)));
   device = resolve(device);
   Tensor idx = iota(n, device);
   if (is_float(dtype)) return (idx.cast(DType::Float32) * step + start).cast(dtype);
   bool integral = std::floor(start) == start && std::floor(step) == step;
-  check(integral, "arange: integer dtype " + std::string(dtype_name(dtype)) + " needs integer start and step");
+  check(integral, [&] { return "arange: integer dtype " + std::string(dtype_name(dtype)) + " needs integer start and step"; });
   DType wide = dtype == DType::Int64 ? DType::Int64 : DType::Int32;
   return (idx.cast(wide) * Scalar(static_cast<long long>(step)) + Scalar(static_cast<long long>(start))).cast(dtype);
 }
@@ -198,7 +198,7 @@ std::vector<unsigned char> Tensor::to_bytes() const {
 
 Tensor& Tensor::requires_grad_(bool on) {
   node();
-  check(!on || is_float(dtype()), std::string("requires_grad: only float tensors can require grad, this one is ") + dtype_name(dtype()));
+  check(!on || is_float(dtype()), [&] { return std::string("requires_grad: only float tensors can require grad, this one is ") + dtype_name(dtype()); });
   impl_->requires_grad = on;
   if (on) {
     // A fresh node so that turning tracking on never changes graphs built earlier.
@@ -221,7 +221,7 @@ void Tensor::zero_grad() {
   impl_->grad.reset();
 }
 void Tensor::set_grad(const Tensor& grad) {
-  check(grad.shape() == shape(), "set_grad: gradient " + to_string(grad.shape()) + " does not match tensor " + to_string(shape()));
+  check(grad.shape() == shape(), [&] { return "set_grad: gradient " + to_string(grad.shape()) + " does not match tensor " + to_string(shape()); });
   auto g = std::make_shared<TensorImpl>();
   g->node = node_contiguous(grad.cast(dtype()).node());
   g->node->tracks_grad = false;

@@ -41,7 +41,7 @@ Tensor Tensor::add(const Tensor& o) const { return binary(Op::Add, *this, o, "ad
 Tensor Tensor::mul(const Tensor& o) const { return binary(Op::Mul, *this, o, "mul"); }
 Tensor Tensor::sub(const Tensor& o) const {
   auto [x, y] = align(*this, o, "sub");
-  check(x->dtype != DType::Bool, "sub: subtraction of bool tensors is not defined; use logical_xor");
+  check(x->dtype != DType::Bool, [&] { return "sub: subtraction of bool tensors is not defined; use logical_xor"; });
   return wrap(node_binary(Op::Add, x, node_unary(Op::Neg, y)));
 }
 Tensor Tensor::div(const Tensor& o) const {

@@ -12,15 +12,15 @@ Tensor Tensor::reshape(Shape s) const {
   int64_t known = 1;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {
-      check(infer < 0, "reshape: more than one -1 in " + to_string(s));
+      check(infer < 0, [&] { return "reshape: more than one -1 in " + to_string(s); });
       infer = static_cast<int>(i);
     } else {
-      check(s[i] >= 0, "reshape: negative extent in " + to_string(s));
+      check(s[i] >= 0, [&] { return "reshape: negative extent in " + to_string(s); });
       known *= s[i];
     }
   }
   if (infer >= 0) {
-    check(known > 0 && numel() % known == 0, "reshape: cannot infer -1 in " + to_string(s) + " for " + to_string(shape()));
+    check(known > 0 && numel() % known == 0, [&] { return "reshape: cannot infer -1 in " + to_string(s) + " for " + to_string(shape()); });
     s[infer] = numel() / known;
   }
   return wrap(node_reshape(node(), s));
@@ -42,7 +42,7 @@ Tensor Tensor::transpose(int a, int b) const {
 }
 
 Tensor Tensor::expand(Shape s) const {
-  check(s.size() >= ndim(), "expand: " + to_string(shape()) + " has more axes than " + to_string(s));
+  check(s.size() >= ndim(), [&] { return "expand: " + to_string(shape()) + " has more axes than " + to_string(s); });
   Shape padded(s.size() - ndim(), 1);
   padded.insert(padded.end(), shape().begin(), shape().end());
   for (size_t i = 0; i < s.size(); ++i)
@@ -54,7 +54,7 @@ Tensor Tensor::expand(Shape s) const {
 Tensor Tensor::broadcast_to(const Shape& s) const {
   if (s == shape()) return *this;
   Shape b = broadcast_shapes(shape(), s, "broadcast_to");
-  check(b == s, "broadcast_to: " + to_string(shape()) + " cannot broadcast to " + to_string(s));
+  check(b == s, [&] { return "broadcast_to: " + to_string(shape()) + " cannot broadcast to " + to_string(s); });
   return expand(s);
 }
 
@@ -73,7 +73,7 @@ Tensor Tensor::shrink(const std::vector<std::pair<int64_t, int64_t>>& ranges) co
 Tensor Tensor::slice(int axis, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) const {
   int a = normalize_axis(axis, ndim(), "slice");
   int64_t n = shape()[a];
-  check(step != 0, "slice: step must not be zero");
+  check(step != 0, [&] { return "slice: step must not be zero"; });
   auto clampi = [](int64_t v, int64_t lo, int64_t hi) { return std::max(lo, std::min(v, hi)); };
   auto norm = [&](int64_t v) { return v < 0 ? v + n : v; };
   Tensor x = *this;
@@ -129,8 +129,8 @@ Tensor Tensor::slice(int axis, std::optional<int64_t> start, std::optional<int64
 Tensor Tensor::select(int axis, int64_t index) const {
   int a = normalize_axis(axis, ndim(), "select");
   int64_t n = shape()[a];
-  check(index >= -n && index < n, "select: index " + std::to_string(index) + " is out of range for axis " +
-                                      std::to_string(a) + " of " + to_string(shape()));
+  check(index >= -n && index < n, [&] { return "select: index " + std::to_string(index) + " is out of range for axis " +
+                                      std::to_string(a) + " of " + to_string(shape()); });
   if (index < 0) index += n;
   return slice(a, index, index + 1).squeeze(a);
 }
@@ -165,7 +165,7 @@ Tensor Tensor::flatten(int start, int end) const {
   if (ndim() == 0) return reshape({1});
   start = normalize_axis(start, ndim(), "flatten");
   end = normalize_axis(end, ndim(), "flatten");
-  check(start <= end, "flatten: start axis " + std::to_string(start) + " is after end axis " + std::to_string(end));
+  check(start <= end, [&] { return "flatten: start axis " + std::to_string(start) + " is after end axis " + std::to_string(end); });
   Shape s(shape().begin(), shape().begin() + start);
   int64_t n = 1;
   for (int i = start; i <= end; ++i) n *= shape()[i];
@@ -175,7 +175,7 @@ Tensor Tensor::flatten(int start, int end) const {
 }
 
 Tensor Tensor::repeat(const std::vector<int64_t>& times) const {
-  check(times.size() >= ndim(), "repeat: needs at least one count per axis of " + to_string(shape()));
+  check(times.size() >= ndim(), [&] { return "repeat: needs at least one count per axis of " + to_string(shape()); });
   Tensor x = *this;
   Shape base(times.size() - ndim(), 1);
   base.insert(base.end(), shape().begin(), shape().end());
@@ -191,16 +191,16 @@ Tensor Tensor::repeat(const std::vector<int64_t>& times) const {
 }
 
 Tensor Tensor::cat(const std::vector<Tensor>& ts, int axis) {
-  check(!ts.empty(), "cat: no tensors given");
+  check(!ts.empty(), [&] { return "cat: no tensors given"; });
   int a = normalize_axis(axis, ts[0].ndim(), "cat");
   int64_t total = 0;
   DType t = ts[0].dtype();
   for (size_t i = 0; i < ts.size(); ++i) {
-    check(ts[i].ndim() == ts[0].ndim(), "cat: tensor " + std::to_string(i) + " has shape " + to_string(ts[i].shape()) +
-                                            ", tensor 0 has " + to_string(ts[0].shape()));
+    check(ts[i].ndim() == ts[0].ndim(), [&] { return "cat: tensor " + std::to_string(i) + " has shape " + to_string(ts[i].shape()) +
+                                            ", tensor 0 has " + to_string(ts[0].shape()); });
     for (size_t d = 0; d < ts[0].ndim(); ++d)
       check(static_cast<int>(d) == a || ts[i].shape()[d] == ts[0].shape()[d],
-            "cat: shapes " + to_string(ts[0].shape()) + " and " + to_string(ts[i].shape()) + " differ outside axis " + std::to_string(a));
+            [&] { return "cat: shapes " + to_string(ts[0].shape()) + " and " + to_string(ts[i].shape()) + " differ outside axis " + std::to_string(a); });
     total += ts[i].shape()[a];
     t = promote(t, ts[i].dtype());
   }
@@ -218,23 +218,23 @@ Tensor Tensor::cat(const std::vector<Tensor>& ts, int axis) {
 }
 
 Tensor Tensor::stack(const std::vector<Tensor>& ts, int axis) {
-  check(!ts.empty(), "stack: no tensors given");
+  check(!ts.empty(), [&] { return "stack: no tensors given"; });
   std::vector<Tensor> u;
   for (auto& x : ts) {
-    check(x.shape() == ts[0].shape(), "stack: shapes " + to_string(ts[0].shape()) + " and " + to_string(x.shape()) + " differ");
+    check(x.shape() == ts[0].shape(), [&] { return "stack: shapes " + to_string(ts[0].shape()) + " and " + to_string(x.shape()) + " differ"; });
     u.push_back(x.unsqueeze(axis));
   }
   return cat(u, axis);
 }
 
 Tensor Tensor::matmul(const Tensor& o) const {
-  check(ndim() >= 1 && o.ndim() >= 1, "matmul: operands must have at least one axis, got " + to_string(shape()) + " and " + to_string(o.shape()));
+  check(ndim() >= 1 && o.ndim() >= 1, [&] { return "matmul: operands must have at least one axis, got " + to_string(shape()) + " and " + to_string(o.shape()); });
   Tensor a = ndim() == 1 ? unsqueeze(0) : *this;
   Tensor b = o.ndim() == 1 ? o.unsqueeze(1) : o;
   int64_t k = a.shape().back();
-  check(b.shape()[b.ndim() - 2] == k, "matmul: " + to_string(shape()) + " @ " + to_string(o.shape()) +
+  check(b.shape()[b.ndim() - 2] == k, [&] { return "matmul: " + to_string(shape()) + " @ " + to_string(o.shape()) +
                                           ": inner dimensions " + std::to_string(k) + " and " +
-                                          std::to_string(b.shape()[b.ndim() - 2]) + " differ");
+                                          std::to_string(b.shape()[b.ndim() - 2]) + " differ"; });
   // a[..., M, 1, K] * b^T[..., 1, N, K] summed over K: one fused multiply-reduce.
   Tensor bt = b.transpose(-1, -2);
   Tensor prod = a.unsqueeze(-2) * bt.unsqueeze(-3);

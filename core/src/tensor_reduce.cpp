@@ -43,7 +43,7 @@ Tensor Tensor::reduce_op(Op op, const Axes& axes_in, bool keepdim, const char* n
   // Sums of bools count; sums of small integers widen, as in PyTorch (to int32 here).
   if (op == Op::Add && (dtype() == DType::Bool || dtype() == DType::UInt8)) x = x.cast(DType::Int32);
   for (int64_t a : axes)
-    check(shape()[a] > 0 || op == Op::Add, std::string(name) + ": cannot reduce an empty axis of " + to_string(shape()));
+    check(shape()[a] > 0 || op == Op::Add, [&] { return std::string(name) + ": cannot reduce an empty axis of " + to_string(shape()); });
   // A large reduction to a few values would run on a handful of threads or work-items: split it
   // into rows of kChunk reduced in parallel, then reduce the row results.
   constexpr int64_t kChunk = 4096;
@@ -88,7 +88,7 @@ Tensor Tensor::argmax(std::optional<int> axis, bool keepdim) const {
   if (!axis) return flatten().argmax(0, false);
   int a = normalize_axis(*axis, ndim(), "argmax");
   int64_t n = shape()[a];
-  check(n > 0, "argmax: axis " + std::to_string(a) + " of " + to_string(shape()) + " is empty");
+  check(n > 0, [&] { return "argmax: axis " + std::to_string(a) + " of " + to_string(shape()) + " is empty"; });
   // The first maximum wins: weight each hit by n - index, take the largest weight.
   Shape idx_shape(ndim(), 1);
   idx_shape[a] = n;
