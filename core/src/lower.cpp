@@ -196,19 +196,26 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     name[0] = 'R';
     Accs accs = accs_of(r);
     in_top_reduce_ = true;
-    bool done = false;
-    if (auto pair = online.find(r); pair != online.end() && opt.stage_chunk == 0 && !lowered_tops.count(pair->second.first)) {
+    // The pair runs online when the sum is read at the maximum's contexts, register by register.
+    auto read_alike = [&](Node* a, Node* b) {
+      std::vector<std::string> ka, kb;
+      for (auto& [rn, ctx] : tops) {
+        if (rn == a) ka.push_back(ctx.key());
+        if (rn == b) kb.push_back(ctx.key());
+      }
+      return ka == kb;
+    };
+    auto pair = online.find(r);
+    if (pair != online.end() && opt.stage_chunk == 0 && !lowered_tops.count(pair->second.first) && read_alike(r, pair->second.first)) {
       auto [sum, rate] = pair->second;
       Accs sums = accs_of(sum);
-      done = reduce_online(r, sum, accs, sums, rate, opt.group_reduce, opt.reduce_split);
-      if (done) {
-        lowered_tops.insert(sum);
-        for (auto& [acc, ctx] : sums) top_acc_[{sum, ctx.key()}] = acc;
-      }
-    }
-    if (!done) {
-      if (opt.group_reduce > 1) reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
-      else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) reduce_in_loops(r, accs, opt.reduce_split);
+      reduce_online(r, sum, accs, sums, rate, opt.group_reduce, opt.reduce_split);
+      lowered_tops.insert(sum);
+      for (auto& [acc, ctx] : sums) top_acc_[{sum, ctx.key()}] = acc;
+    } else if (opt.group_reduce > 1) {
+      reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
+    } else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) {
+      reduce_in_loops(r, accs, opt.reduce_split);
     }
     in_top_reduce_ = false;
     for (auto& [acc, ctx] : accs) top_acc_[{r, ctx.key()}] = acc;

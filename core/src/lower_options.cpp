@@ -234,7 +234,7 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
     // A factor computed by nested reductions (recomputed attention probabilities times V)
     // does best with tall register tiles, each item computing a 16x4 block of the factor's
     // chunk: 64 x 64 tiles of 4 x 16 items, found by LATHE_SEARCH on an H100 at 1x8x4096x64
-    // (forward 1.5 ms against 2.6 ms for 16 x 16 items with 4 x 4; the backward's, with two
+    // (forward 1.5 ms against 2.6 ms for 16 x 8 items with 4 x 8; the backward's, with two
     // nested reductions, 3.1-3.3 ms, as fast as anything the search found for them).
     int64_t outputs = numel(S);
     std::vector<Tile> tiles = {Tile{16, 8, 4, 8}, Tile{16, 16, 4, 4}, Tile{8, 8, 4, 4}, Tile{8, 8, 2, 2}};

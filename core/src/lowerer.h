@@ -86,8 +86,9 @@ class Lowerer {
   int from_max_key(int key);  // and back
   int flip_negative_magnitudes(int bits);
 
-  // lower_online.cpp: a maximum and a sum that reads it, in one pass (false: not lowered).
-  bool reduce_online(Node* max, Node* sum, Accs& maxes, Accs& sums, double rate, int64_t lanes, int64_t split);
+  // lower_online.cpp: a maximum and a sum that reads it, in one pass; both read at the same
+  // contexts (maxes[a] and sums[a] belong to one tile register).
+  void reduce_online(Node* max, Node* sum, Accs& maxes, Accs& sums, double rate, int64_t lanes, int64_t split);
   int online_rescale(int from, int to, double rate);
 
   // lower_groups.cpp: work-groups instead of loops.

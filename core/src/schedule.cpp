@@ -208,7 +208,7 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
     // elementwise value (a gradient summed from several matmuls, read twice by a norm's
     // backward) stores that value instead, computed by one kernel with the reduces inside: the
     // input gradients of the q, k and v projections are one launch, not three and a sum
-    // (gpu preset on the H100: 280 -> 250 launches a step, 377.5k -> 384.8k tokens/s).
+    // (gpu preset on the H100: 280 -> 250 launches a step, 377k -> 385k tokens/s).
     if (Node* join = shared_elementwise_consumer(n, consumers, realize, passes)) {
       realize.insert(join);
       continue;

@@ -189,7 +189,6 @@ class ClDevice : public Device {
     cl_ulong max_alloc = 0;
     clGetDeviceInfo(f.device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, nullptr);
     clGetDeviceInfo(f.device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, nullptr);
-    max_alloc_ = max_alloc;
     // The first slab's size, for experiments; 0: every buffer an allocation of its own.
     const char* slab_mib = std::getenv("LATHE_OPENCL_SLAB_MIB");
     slabs_ = SlabMemory(context_, align_bits / 8, max_alloc, slab_mib ? std::stoull(slab_mib) << 20 : size_t{256} << 20);
@@ -237,9 +236,9 @@ class ClDevice : public Device {
       }
     }
     // Some drivers (NVIDIA's) accept any size and fail only when the memory is first used.
-    if (bytes > max_alloc_)
+    if (bytes > slabs_.max_alloc())
       throw OutOfMemoryError("opencl: cannot allocate " + std::to_string(bytes >> 20) + " MiB on " + info_.name + ", whose largest buffer is " +
-                             std::to_string(max_alloc_ >> 20) + " MiB; use a smaller batch or model");
+                             std::to_string(slabs_.max_alloc() >> 20) + " MiB; use a smaller batch or model");
     cl_int e;
     std::unique_lock<std::mutex> lock(pool_mu_);
     cl_mem m = slabs_.allocate(bytes, &e);
@@ -408,7 +407,6 @@ class ClDevice : public Device {
   std::unordered_map<size_t, std::vector<cl_mem>> pool_;
   std::unordered_map<cl_mem, size_t> sizes_;
   SlabMemory slabs_{nullptr, 0, 0};  // set up with the context
-  size_t max_alloc_ = 0;
   size_t pooled_bytes_ = 0;
   std::atomic<uint64_t> frees_{0};  // buffers released to the driver (kernel arguments bound to them are stale)
   std::mutex loaded_mu_;

@@ -16,14 +16,14 @@ cl_mem SlabMemory::allocate(size_t bytes, cl_int* error) {
   // A new slab: twice the last one (fewer distinct allocations as the memory in use grows,
   // at most half of the newest slab unused), or just this buffer when that is larger or does
   // not fit.
-  const size_t next = slab_bytes_ == 0 ? 0 : std::min(std::max(slab_bytes_, made_ ? 2 * last_slab_ : size_t{0}), max_alloc_);
+  const size_t next = slab_bytes_ == 0 ? 0 : std::min(std::max(slab_bytes_, 2 * last_slab_), max_alloc_);
   for (size_t size : {std::max(next, length), length}) {
     cl_mem buffer = clCreateBuffer(context_, CL_MEM_READ_WRITE, size, nullptr, error);
     if (*error != CL_SUCCESS) continue;
     auto empty = std::find_if(slabs_.begin(), slabs_.end(), [](const Slab& s) { return s.buffer == nullptr; });
     if (empty == slabs_.end()) empty = slabs_.insert(slabs_.end(), Slab{});
     *empty = Slab{buffer, size, {{0, size}}};
-    last_slab_ = size, made_ = true;
+    last_slab_ = size;
     return carve(static_cast<size_t>(empty - slabs_.begin()), length, bytes, error);
   }
   return nullptr;

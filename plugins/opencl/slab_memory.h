@@ -24,6 +24,7 @@ class SlabMemory {
   cl_mem allocate(size_t bytes, cl_int* error);
   void release(cl_mem buffer);  // its range goes back to its slab
   bool release_empty_slabs();   // slabs with nothing in them go back to the driver; true if any
+  size_t max_alloc() const { return max_alloc_; }
 
  private:
   struct Slab {
@@ -39,8 +40,7 @@ class SlabMemory {
 
   cl_context context_;
   size_t alignment_, max_alloc_, slab_bytes_;
-  size_t last_slab_ = 0;
-  bool made_ = false;
+  size_t last_slab_ = 0;  // the newest slab's size, 0 before the first
   std::vector<Slab> slabs_;  // released slabs stay as empty entries: placements index them
   std::unordered_map<cl_mem, Placement> placed_;
 };
