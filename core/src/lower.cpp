@@ -118,7 +118,8 @@ Lowerer::Lowerer(Node* value, Buffer* output, const std::function<Buffer*(Node*)
 }
 
 void Lowerer::add_output(Node* value, Buffer* output) {
-  check(value->shape == value_->shape, "lowering: the outputs of one kernel must have one shape");
+  check(value->shape == value_->shape || numel(value->shape) < numel(value_->shape),
+        "lowering: the outputs of one kernel must have one shape (or be statistics of its first output's rows)");
   more_values_.push_back(value);
   int i = static_cast<int>(params_.size());
   params_.push_back(output);
@@ -134,6 +135,9 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   if (order.empty())
     for (size_t d = 0; d < nd; ++d) order.push_back(static_cast<int>(d));
   const bool groups = !opt.local.empty() || opt.group_reduce > 1;
+  spread_rows_ = opt.spread_rows;
+  check(!spread_rows_ || (opt.group_reduce > 1 && nd > 0 && S[nd - 1] == opt.group_reduce * up[nd - 1]),
+        "lowering: a row kernel's lanes times its upcast must cover the last axis");
   std::string name = "E";
   outer_.assign(nd, expr_const(0));
   outer_var_.assign(nd, -1);
@@ -154,21 +158,25 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   std::vector<Ctx> ctxs;
   for (auto& c : combos) {
     Ctx ctx;
-    for (size_t d = 0; d < nd; ++d) ctx.idx.push_back(expr_add(expr_mul(outer_[d], up[d]), c[d]));
+    for (size_t d = 0; d < nd; ++d)
+      ctx.idx.push_back(spread_rows_ && d == nd - 1 ? expr_add(reduce_lane_, c[d] * opt.group_reduce)  // coalesced along the row
+                                                    : expr_add(expr_mul(outer_[d], up[d]), c[d]));
     ctxs.push_back(ctx);
   }
 
   // Reductions at the top of the expression run first, one loop nest each, every tile
-  // register accumulating inside it; the epilogue then reads the accumulators.
+  // register accumulating inside it; the epilogue then reads the accumulators. Outputs of
+  // another shape (a row kernel's stored reductions) are among them.
   std::vector<Node*> values = {value_};
   values.insert(values.end(), more_values_.begin(), more_values_.end());
+  auto full = [&](size_t o) { return values[o]->shape == S; };
   std::vector<std::pair<Node*, Ctx>> tops;
   std::vector<size_t> value_of;  // per entry of tops: the value it was found in first
   std::map<std::pair<Node*, std::string>, bool> seen;
   for (auto& ctx : ctxs) {
     size_t before = tops.size();
     for (size_t o = 0; o < values.size(); ++o) {
-      collect_reduces(values[o], ctx, tops, seen);
+      if (full(o)) collect_reduces(values[o], ctx, tops, seen);
       value_of.resize(tops.size(), o);
     }
     for (size_t i = before; i < tops.size(); ++i) output_ctx_[reduce_key(tops[i].first, tops[i].second)] = ctx;
@@ -222,18 +230,19 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     for (int64_t a : r->arg) name += "_" + std::to_string(r->src[0]->shape[a]);
   };
 
-  // A grouped reduction leaves the result with every lane; the first one stores it.
+  // A grouped reduction leaves the result with every lane; the first one stores it (in a row
+  // kernel, every lane stores its own elements of the row).
   std::vector<IndexBound> gate;
   if (reduce_lane_) add_bound(gate, {reduce_lane_, 0, 1});
   auto store = [&](size_t o, const Ctx& ctx, int value) {
     Inst st{IOp::Store, values[o]->dtype};
     st.src = {value};
     st.buffer = static_cast<int>(o);
-    st.index = flat_index(ctx, S);
-    st.valid = gate;
+    st.index = flat_index(ctx, values[o]->shape);
+    if (!(spread_rows_ && full(o))) st.valid = gate;
     emit(st, false);
   };
-  if (values.size() > 1 && !top_reduces_.empty() && !reads_an_output(values)) {
+  if (values.size() > 1 && !top_reduces_.empty() && !spread_rows_ && !reads_an_output(values)) {
     // Reductions side by side that read no output: each is stored as soon as it is done, so
     // that its accumulators are free for the next one's.
     for (size_t o = 0; o < values.size(); ++o) {
@@ -250,9 +259,22 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (!(opt.reload_epilogue && !groups && reload_epilogue(ctxs, store))) {
       std::vector<std::vector<int>> lowered(ctxs.size());
       for (size_t c = 0; c < ctxs.size(); ++c)
-        for (Node* v : values) lowered[c].push_back(lower(v, ctxs[c]));
+        for (size_t o = 0; o < values.size(); ++o) lowered[c].push_back(full(o) ? lower(values[o], ctxs[c]) : -1);
       for (size_t c = 0; c < ctxs.size(); ++c)
-        for (size_t o = 0; o < values.size(); ++o) store(o, ctxs[c], lowered[c][o]);
+        for (size_t o = 0; o < values.size(); ++o)
+          if (full(o)) store(o, ctxs[c], lowered[c][o]);
+    }
+    // A row kernel's statistics, stored where its rows read them.
+    for (size_t o = 1; o < values.size(); ++o) {
+      if (full(o)) continue;
+      std::vector<std::pair<Node*, Ctx>> reads;
+      std::map<std::pair<Node*, std::string>, bool> seen;
+      collect_reduces(value_, ctxs[0], reads, seen, values[o]);
+      check(spread_rows_ && !reads.empty(), "lowering: a kernel stores a value of another shape that is no statistic of its rows");
+      for (auto& [n, ctx] : reads) {
+        check(ctx.valid.empty() && !ctx.never, "lowering: a row kernel's statistic is read under padding");
+        store(o, ctx, lower(n, ctx));
+      }
     }
   }
   while (cse_.size() > 1) close_range();
@@ -262,6 +284,15 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (c == '-') c = 'm';
   estimate();
   return {std::move(k_), std::move(params_)};
+}
+
+std::vector<std::pair<Node*, Ctx>> Lowerer::top_reads(Node* target) {
+  Ctx ctx;
+  for (size_t d = 0; d < value_->shape.size(); ++d) ctx.idx.push_back(expr_var(static_cast<int>(d), 0, value_->shape[d] - 1));
+  std::vector<std::pair<Node*, Ctx>> tops;
+  std::map<std::pair<Node*, std::string>, bool> seen;
+  collect_reduces(value_, ctx, tops, seen, target);
+  return tops;
 }
 
 // The epilogue of a register tile over one reduction, computed from the stored reductions:
@@ -433,7 +464,8 @@ std::optional<Ctx> Lowerer::reduce_ctx_for(Node* r, const Ctx& output) {
   std::vector<std::pair<Node*, Ctx>> found;
   std::map<std::pair<Node*, std::string>, bool> seen;
   collect_reduces(value_, output, found, seen);
-  for (Node* v : more_values_) collect_reduces(v, output, found, seen);
+  for (Node* v : more_values_)
+    if (v->shape == value_->shape) collect_reduces(v, output, found, seen);
   std::optional<Ctx> only;
   for (auto& [n, c] : found) {
     if (n != r) continue;
@@ -444,17 +476,15 @@ std::optional<Ctx> Lowerer::reduce_ctx_for(Node* r, const Ctx& output) {
 }
 
 void Lowerer::collect_reduces(Node* n, const Ctx& c, std::vector<std::pair<Node*, Ctx>>& tops,
-                              std::map<std::pair<Node*, std::string>, bool>& seen) {
+                              std::map<std::pair<Node*, std::string>, bool>& seen, Node* target) {
   if (c.never || n->op == Op::Const || input_of_(n)) return;
   // The graph is a DAG: visit each (node, context) once or shared subgraphs explode.
   if (seen[{n, c.key()}]) return;
   seen[{n, c.key()}] = true;
-  if (n->op == Op::Reduce) {
-    tops.push_back({n, c});
-    return;
-  }
-  if (is_movement(n->op)) return collect_reduces(n->src[0].get(), map_ctx(n, c), tops, seen);
-  for (auto& s : n->src) collect_reduces(s.get(), c, tops, seen);
+  if (n == target || (!target && n->op == Op::Reduce)) tops.push_back({n, c});
+  if (n == target || n->op == Op::Reduce) return;
+  if (is_movement(n->op)) return collect_reduces(n->src[0].get(), map_ctx(n, c), tops, seen, target);
+  for (auto& s : n->src) collect_reduces(s.get(), c, tops, seen, target);
 }
 
 bool Lowerer::memoized(const std::string& memo) const {

@@ -19,11 +19,13 @@ void Lowerer::open_groups(const LoweringOptions& opt, const std::vector<int64_t>
   const Shape& S = value_->shape;
   const size_t nd = S.size();
   std::vector<int64_t> L = opt.local.empty() ? std::vector<int64_t>(nd, 1) : opt.local;
+  // Groups along each axis; a row kernel's group covers its last axis with its reduction lanes.
+  auto extent_of = [&](size_t d) { return spread_rows_ && d == nd - 1 ? 1 : S[d] / (up[d] * L[d]); };
   int64_t groups = 1;
   local_outputs_ = 1;
   for (size_t d = 0; d < nd; ++d) {
     name += "_" + std::to_string(S[d]);
-    groups *= S[d] / (up[d] * L[d]);
+    groups *= extent_of(d);
     local_outputs_ *= L[d];
   }
   const int64_t lanes = opt.group_reduce;
@@ -44,7 +46,7 @@ void Lowerer::open_groups(const LoweringOptions& opt, const std::vector<int64_t>
   group_base_.assign(nd, expr_const(0));
   int64_t gstride = groups, lstride = local_outputs_;
   for (int d : order) {
-    int64_t extent = S[d] / (up[d] * L[d]);
+    int64_t extent = extent_of(static_cast<size_t>(d));
     gstride /= extent;
     lstride /= L[d];
     Expr gp = extent > 1 ? expr_mod(expr_div(g, gstride), extent) : expr_const(0);

@@ -2,6 +2,7 @@
 // heuristics from the shape of the kernel and what the device offers.
 #include <algorithm>
 #include <numeric>
+#include <set>
 #include <unordered_set>
 
 #include "lathe/error.h"
@@ -202,6 +203,13 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   LoweringOptions opt;
   opt.flatten_outer = true;
   opt.upcast.assign(nd, 1);
+  if (int64_t lanes = row_lanes(value, {}, input_of, dev)) {
+    // A norm or softmax: one group per row computes its statistics, then the row.
+    opt.spread_rows = true;
+    opt.group_reduce = lanes;
+    opt.upcast[nd - 1] = S[nd - 1] / lanes;
+    return opt;
+  }
   Buffer probe(nullptr, value->dtype, numel(S));
   Lowerer trial(value, &probe, input_of);
   trial.run({});
@@ -292,6 +300,40 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
 }
 
 }  // namespace
+
+int64_t row_lanes(Node* value, const std::vector<Node*>& stored, const std::function<Buffer*(Node*)>& input_of,
+                  const DeviceInfo& device) {
+  const Shape& S = value->shape;
+  if (device.max_local_size <= 1 || S.empty()) return 0;
+  const int last = static_cast<int>(S.size()) - 1;
+  Buffer probe(nullptr, value->dtype, numel(S));
+  std::vector<std::pair<Node*, Ctx>> tops = Lowerer(value, &probe, input_of).top_reads();
+  if (tops.empty()) return 0;
+  // Each lane takes at least two elements of the row, at most 16 (registers).
+  int64_t lanes = lanes_for(S[last], std::min<int64_t>(256, device.max_local_size), 2);
+  // A reduction may read another of them (a softmax's sum reads its maximum), no others.
+  std::set<Node*> top_nodes;
+  for (auto& t : tops) top_nodes.insert(t.first);
+  auto inner_input_of = [&](Node* n) { return top_nodes.count(n) ? &probe : input_of(n); };
+  for (auto& [r, ctx] : tops) {
+    if (r->dtype != DType::Float32 || (r->reduce_op != Op::Add && r->reduce_op != Op::Max) || !ctx.valid.empty() || ctx.never ||
+        computes_reduction(r->src[0].get(), inner_input_of))
+      return 0;
+    for (auto& e : ctx.idx)
+      if (expr_depends_on(e, last)) return 0;
+    while (lanes > 1 && reduce_length(r) % lanes) lanes /= 2;
+  }
+  for (Node* s : stored) {  // each read along the rows, outside reductions
+    std::vector<std::pair<Node*, Ctx>> reads = Lowerer(value, &probe, input_of).top_reads(s);
+    if (reads.empty()) return 0;
+    for (auto& [n, ctx] : reads) {
+      if (!ctx.valid.empty() || ctx.never) return 0;
+      for (auto& e : ctx.idx)
+        if (expr_depends_on(e, last)) return 0;
+    }
+  }
+  return lanes >= 8 && S[last] / lanes <= 16 ? lanes : 0;
+}
 
 LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options) {

@@ -39,9 +39,14 @@ bool computes_reduction(Node* n, const std::function<Buffer*(Node*)>& input_of);
 class Lowerer {
  public:
   Lowerer(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of);
-  // Another value stored by the same kernel (elementwise, the first value's shape).
+  // Another value stored by the same kernel: the first value's shape, or in a row kernel a
+  // statistic of its rows that the first value reads.
   void add_output(Node* value, Buffer* output);
   LoweredKernel run(const LoweringOptions& opt);
+  // The top-level reductions of the first value (or the places outside reductions where it
+  // reads `target`) and where it reads them, for an output element whose index along axis d
+  // is variable d.
+  std::vector<std::pair<Node*, Ctx>> top_reads(Node* target = nullptr);
 
   // For the heuristics: loads inside top-level reductions, the loop variable of each output
   // axis, and the top-level reductions themselves.
@@ -63,8 +68,9 @@ class Lowerer {
   std::string cse_key(const Inst& in);
   int emit(const Inst& in, bool cse);
   int param(Buffer* b, DType dtype);
+  // The top-level reductions of n at c (or with `target`, where n reads that node outside reductions).
   void collect_reduces(Node* n, const Ctx& c, std::vector<std::pair<Node*, Ctx>>& tops,
-                       std::map<std::pair<Node*, std::string>, bool>& seen);
+                       std::map<std::pair<Node*, std::string>, bool>& seen, Node* target = nullptr);
   static std::string reduce_key(Node* r, const Ctx& c);
   // The context in which the output context `output` reads top-level reduction r (none when
   // it reads r at more than one place).
@@ -123,6 +129,7 @@ class Lowerer {
   // output lane and its reduction lane within the group.
   std::vector<Expr> group_base_;
   Expr local_id_, local_out_, reduce_lane_;
+  bool spread_rows_ = false;  // a row kernel: the reduction lanes also spread the last axis
   int64_t local_outputs_ = 1;  // work-items per group along output axes
   std::vector<DType> local_dtypes_;
 };

@@ -94,6 +94,8 @@ Fragment fragment_of(const Outputs& outs, const std::function<Buffer*(Node*)>& i
       sig += ";";
       stack.pop_back();
     }
+    sig += '@';  // which node is stored: a row kernel's reductions are inside its first value
+    append_int(sig, ids.at(value));
   }
   return f;
 }

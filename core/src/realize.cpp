@@ -11,6 +11,7 @@
 #include "lathe/buffer.h"
 #include "lathe/device.h"
 #include "lathe/error.h"
+#include "lathe/lower.h"
 #include "lathe/runtime.h"
 #include "compile_programs.h"
 #include "launch.h"
@@ -124,15 +125,35 @@ void realize_nodes(const std::vector<Node*>& roots) {
     Node* sum = only_top_reduction(y.value, input_of);
     return sum && online_rate(sum, x.value, input_of).has_value();
   };
+  // Reductions that a kernel reads along its rows (a norm's or a softmax's statistics) are
+  // computed by that kernel, one work-group per row, and stored by it as well.
+  auto row_join = [&](size_t a, size_t b, size_t i) {
+    const ScheduleItem& y = items[i];
+    if (y.kind != ScheduleItem::Kind::Kernel || !y.node->device || y.node->device->info().max_local_size <= 1) return false;
+    std::vector<Node*> reductions;
+    for (size_t m = a; m <= b; ++m) {
+      const ScheduleItem& x = items[m];
+      if (x.kind != ScheduleItem::Kind::Kernel || x.value != x.node || !reads_at(m).reduces || x.node->device != y.node->device)
+        return false;
+      auto read = reads_at(i).moved.find(x.output.get());
+      // Each read along rows (through a broadcast); none reading what the row kernel writes.
+      if (read == reads_at(i).moved.end() || !read->second || reads_at(m).moved.count(y.output.get())) return false;
+      reductions.push_back(x.node);
+    }
+    std::vector<Node*> selves = reductions;
+    selves.push_back(y.node);
+    return row_lanes(y.value, reductions, input_of_for(selves), y.node->device->info()) > 0;
+  };
+  const Joins joins{online_pair, row_join};
   {
-    std::vector<size_t> order = sibling_order(items, reads_at, online_pair);
+    std::vector<size_t> order = sibling_order(items, reads_at, joins);
     std::vector<ScheduleItem> moved;
     std::vector<std::optional<Reads>> moved_reads;
     for (size_t k : order) moved.push_back(std::move(items[k])), moved_reads.push_back(std::move(known[k]));
     items = std::move(moved);
     known = std::move(moved_reads);
   }
-  const std::vector<size_t> first = sibling_groups(items, reads_at, online_pair);
+  const std::vector<size_t> first = sibling_groups(items, reads_at, joins);
 
   // Lower everything first so that all new kernels compile together (one kernel per group, at
   // its first item).
@@ -149,6 +170,8 @@ void realize_nodes(const std::vector<Node*>& roots) {
       outs.push_back({items[j].value, items[j].output.get()});
       selves.push_back(items[j].node);
     }
+    // A row kernel's first output is its rows, the reductions it stores follow.
+    if (outs.back().first->shape != outs.front().first->shape) std::rotate(outs.begin(), outs.end() - 1, outs.end());
     check(item.node->device != nullptr, [&] { return "realize: " + describe(item) + " has no device"; });
     Device* device = item.node->device;
     lowered[i] = lower_cached(outs, input_of_for(selves), device);

@@ -43,20 +43,25 @@ bool may_share(const std::vector<ScheduleItem>& items, size_t a, size_t b, const
 }  // namespace
 
 std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads,
-                                   const OnlinePair& online_pair) {
+                                   const Joins& joins) {
   constexpr size_t kMaxMembers = 24;  // eight parameters' updates with their moments
   std::vector<size_t> first(items.size());
-  std::vector<bool> paired(items.size(), false);
+  std::vector<bool> paired(items.size(), false), rows(items.size(), false);  // online pairs, row kernels
   for (size_t i = 0; i < items.size(); ++i) {
     first[i] = i;
     if (i == 0 || items[i].kind != ScheduleItem::Kind::Kernel) continue;
     size_t g = first[i - 1];
-    if (g == i - 1 && online_pair(g, i)) {
+    if (g == i - 1 && joins.online(g, i)) {
       first[i] = g;
       paired[g] = true;
       continue;
     }
-    if (paired[g] || i - g >= kMaxMembers || !may_share(items, g, i, reads)) continue;
+    if (!rows[g] && joins.row(g, i - 1, i)) {
+      first[i] = g;
+      rows[g] = true;
+      continue;
+    }
+    if (paired[g] || rows[g] || i - g >= kMaxMembers || !may_share(items, g, i, reads)) continue;
     bool ok = true;
     for (size_t m = g; m < i && ok; ++m) {
       Buffer* earlier = items[m].output.get();
@@ -69,7 +74,7 @@ std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const
 }
 
 std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads,
-                                  const OnlinePair& online_pair) {
+                                  const Joins& joins) {
   constexpr size_t kWindow = 48;  // how far back an item looks for a partner
   auto independent = [&](size_t moved, size_t passed) {
     if (items[passed].kind != ScheduleItem::Kind::Kernel) return false;
@@ -82,7 +87,7 @@ std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const 
     if (items[i].kind == ScheduleItem::Kind::Kernel) {
       for (size_t back = 0; back < std::min(kWindow, order.size()); ++back) {
         size_t k = order[order.size() - 1 - back];
-        if (online_pair(k, i) || may_share(items, k, i, reads)) {
+        if (joins.online(k, i) || joins.row(k, k, i) || may_share(items, k, i, reads)) {
           at = order.size() - back;
           break;
         }

@@ -27,18 +27,25 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of);
 // (it wants the new value; the kernel loads everything before it stores) and reads what a
 // later member writes only element for element. Returns each item's first member; `reads` is
 // asked only about items that could join a neighbour (the caller computes it lazily).
-// `online_pair(a, b)`: item b is a sum that item a's maximum can join in one pass (see
-// online_softmax.h); such a pair is a kernel of its own, and b follows a directly.
-using OnlinePair = std::function<bool(size_t, size_t)>;
+// Besides siblings, `joins` names kernels that items form by themselves:
+//   online(a, b): item b is a sum that item a's maximum can join in one pass (see
+//     online_softmax.h); b follows a directly;
+//   row(a, b, i): item i reads the reductions a..b (one item, or an online pair) along its
+//     rows, and one row kernel computes them and then i (LoweringOptions::spread_rows).
+// Such a group takes no further members.
+struct Joins {
+  std::function<bool(size_t, size_t)> online;
+  std::function<bool(size_t, size_t, size_t)> row;
+};
 std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads,
-                                   const OnlinePair& online_pair);
+                                   const Joins& joins);
 
 // An order of the items (a permutation of their indices) in which each kernel item that could
 // share a kernel with an earlier one (same device and shape; with reductions, same structure)
-// follows it directly, when it can move up past the items between: it reads none of their
+// (or that joins it, see Joins) follows it directly, when it can move up past the items between: it reads none of their
 // outputs, and they neither read nor write its output. Copies are not moved past. The split
 // reductions of same-shaped weight gradients, for one, come apart in a backward pass.
 std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads_of_item,
-                                  const OnlinePair& online_pair);
+                                  const Joins& joins);
 
 }  // namespace lathe

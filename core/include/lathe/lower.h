@@ -32,6 +32,12 @@ struct LoweringOptions {
   // first, then compute the epilogue from the stored values. GCC vectorizes a register tile's
   // loop only when what follows it is plain (a select or an exp after it kept it scalar).
   bool reload_epilogue = false;
+  // Row kernels (work-groups, with group_reduce lanes): the reductions are read along the last
+  // output axis without depending on it (a norm's or a softmax's statistics), so one group
+  // computes a row's reductions and then that row's outputs, lane l taking elements l,
+  // l + lanes, ... (upcast of the last axis: how many per lane). One launch per norm or
+  // softmax instead of a stored reduction and a second kernel reading it.
+  bool spread_rows = false;
 };
 
 struct LoweredKernel {
@@ -47,8 +53,17 @@ LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buff
 // One kernel storing several values of the same shape, each into its own output (params
 // 0..n-1, in order): elementwise values, or reductions of one structure over other inputs,
 // each in its own loop nest. Every value is computed, all its loads done, before any store.
+// In a row kernel (spread_rows) the values after the first may also be statistics of its rows
+// (values with reductions, of another shape) that the first reads, stored once per row.
 LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
+
+// The lanes of a row kernel (LoweringOptions::spread_rows) for `value` on `device`, or 0 when
+// it does not apply: every reduction in it (at least one, float32, none nested) is read at
+// places that do not depend on its last axis, and `stored` are among them (reductions that
+// the kernel stores beside `value`).
+int64_t row_lanes(Node* value, const std::vector<Node*>& stored, const std::function<Buffer*(Node*)>& input_of,
+                  const DeviceInfo& device);
 
 // Heuristics for the device: register tiles for reductions (the matmul shape); on devices
 // with work-groups, tiled matmuls through local memory, grouped reductions and 4-wide
