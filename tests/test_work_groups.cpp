@@ -333,7 +333,8 @@ TEST_P(WorkGroups, NestedReductionsShareOneLoopPerTile) {
 
 // A sum of matmuls read by two kernels (the input gradient of the q, k and v projections, read
 // by a norm's backward twice): on devices with work-groups the sum is stored by one kernel
-// with the three reductions inside; elsewhere the three products are stored, then their sum.
+// with the three reductions inside, which also computes the doubled sum from its registers;
+// the sum of squares is a second kernel. Elsewhere the three products are stored, then their sum.
 TEST_P(WorkGroups, MatmulsSummedForSeveralReadersShareOneKernel) {
   ref::Array xa = ref::random({64, 96}, rng), ya = ref::random({64, 96}, rng), za = ref::random({64, 96}, rng);
   ref::Array w1a = ref::random({96, 80}, rng), w2a = ref::random({96, 80}, rng), w3a = ref::random({96, 80}, rng);
@@ -342,13 +343,44 @@ TEST_P(WorkGroups, MatmulsSummedForSeveralReadersShareOneKernel) {
   Tensor twice = sum * 2, squares = (sum * sum).sum({1});
   int64_t before = runtime_stats().kernels_run;
   realize({twice, squares});
-  EXPECT_EQ(runtime_stats().kernels_run - before, has_groups() ? 3 : 6);
+  EXPECT_EQ(runtime_stats().kernels_run - before, has_groups() ? 2 : 6);
   ref::Array want = ref::binary(ref::binary(ref::matmul(xa, w1a), ref::matmul(ya, w2a), [](double a, double b) { return a + b; }),
                                 ref::matmul(za, w3a), [](double a, double b) { return a + b; });
   EXPECT_TRUE(close(twice, ref::unary(want, [](double v) { return 2 * v; }), dot_tol(3 * 96)));
   EXPECT_TRUE(close(squares, ref::reduce(ref::unary(want, [](double v) { return v * v; }), {1}, false, 0,
                                          [](double a, double b) { return a + b; }),
                     {1e-4, 1e-3}));
+}
+
+// A gated MLP's silu(gate) * up, with gate and up wanted too (as a backward pass wants them):
+// on work-group devices the product is computed in the matmuls' kernel from its accumulators.
+TEST_P(WorkGroups, ElementwiseEpiloguesJoinTheirMatmuls) {
+  ref::Array xa = ref::random({64, 96}, rng), ga = ref::random({96, 128}, rng), ua = ref::random({96, 128}, rng);
+  Tensor x = input(xa), wg = input(ga), wu = input(ua);
+  Tensor gate = x.matmul(wg), up = x.matmul(wu);
+  Tensor h = gate * (gate.neg().exp() + 1.0).reciprocal() * up;
+  int64_t before = runtime_stats().kernels_run;
+  realize({gate, up, h});
+  const int64_t kernels = runtime_stats().kernels_run - before;
+  if (has_groups()) EXPECT_EQ(kernels, 1);
+  ref::Array g = ref::matmul(xa, ga), u = ref::matmul(xa, ua);
+  ref::Array want = ref::binary(g, u, [](double a, double b) { return a / (1 + std::exp(-a)) * b; });
+  EXPECT_TRUE(close(gate, g, dot_tol(96)));
+  EXPECT_TRUE(close(up, u, dot_tol(96)));
+  EXPECT_TRUE(close(h, want, dot_tol(96)));
+
+  // The same with the matmuls stored before a reshape ([64, 128, 1] sums read as [64, 128]):
+  // the product is the kernel's first output and the sums are stored where it reads them.
+  auto sums = [&](const Tensor& w) { return (x.unsqueeze(-2) * w.transpose(0, 1).unsqueeze(0)).sum({-1}, true); };
+  Tensor gate3 = sums(wg), up3 = sums(wu);
+  Tensor g2 = gate3.reshape({64, 128});
+  Tensor h2 = g2 * (g2.neg().exp() + 1.0).reciprocal() * up3.reshape({64, 128});
+  before = runtime_stats().kernels_run;
+  realize({gate3, up3, h2});
+  if (has_groups()) EXPECT_EQ(runtime_stats().kernels_run - before, 1);
+  EXPECT_TRUE(close(gate3.reshape({64, 128}), g, dot_tol(96)));
+  EXPECT_TRUE(close(up3.reshape({64, 128}), u, dot_tol(96)));
+  EXPECT_TRUE(close(h2, want, dot_tol(96)));
 }
 
 }  // namespace

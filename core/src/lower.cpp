@@ -118,8 +118,8 @@ Lowerer::Lowerer(Node* value, Buffer* output, const std::function<Buffer*(Node*)
 }
 
 void Lowerer::add_output(Node* value, Buffer* output) {
-  check(value->shape == value_->shape || numel(value->shape) < numel(value_->shape),
-        "lowering: the outputs of one kernel must have one shape (or be statistics of its first output's rows)");
+  check(value->shape == value_->shape || numel(value->shape) <= numel(value_->shape),
+        "lowering: the outputs of one kernel must have one shape (or be values its first output reads)");
   more_values_.push_back(value);
   int i = static_cast<int>(params_.size());
   params_.push_back(output);
@@ -170,6 +170,8 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   std::vector<Node*> values = {value_};
   values.insert(values.end(), more_values_.begin(), more_values_.end());
   auto full = [&](size_t o) { return values[o]->shape == S; };
+  bool all_full = true;
+  for (size_t o = 0; o < values.size(); ++o) all_full &= full(o);
   std::vector<std::pair<Node*, Ctx>> tops;
   std::vector<size_t> value_of;  // per entry of tops: the value it was found in first
   std::map<std::pair<Node*, std::string>, bool> seen;
@@ -242,7 +244,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (!(spread_rows_ && full(o))) st.valid = gate;
     emit(st, false);
   };
-  if (values.size() > 1 && !top_reduces_.empty() && !spread_rows_ && !reads_an_output(values)) {
+  if (values.size() > 1 && !top_reduces_.empty() && all_full && !spread_rows_ && !reads_an_output(values)) {
     // Reductions side by side that read no output: each is stored as soon as it is done, so
     // that its accumulators are free for the next one's.
     for (size_t o = 0; o < values.size(); ++o) {
@@ -264,15 +266,16 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
         for (size_t o = 0; o < values.size(); ++o)
           if (full(o)) store(o, ctxs[c], lowered[c][o]);
     }
-    // A row kernel's statistics, stored where its rows read them.
+    // Outputs of another shape (a row kernel's statistics, matmuls before a reshape), stored
+    // where the first value reads them: each once.
     for (size_t o = 1; o < values.size(); ++o) {
       if (full(o)) continue;
       std::vector<std::pair<Node*, Ctx>> reads;
       std::map<std::pair<Node*, std::string>, bool> seen;
-      collect_reduces(value_, ctxs[0], reads, seen, values[o]);
-      check(spread_rows_ && !reads.empty(), "lowering: a kernel stores a value of another shape that is no statistic of its rows");
+      for (auto& ctx : spread_rows_ ? std::vector<Ctx>{ctxs[0]} : ctxs) collect_reduces(value_, ctx, reads, seen, values[o]);
+      check(!reads.empty(), "lowering: a kernel stores a value of another shape that its first value does not read");
       for (auto& [n, ctx] : reads) {
-        check(ctx.valid.empty() && !ctx.never, "lowering: a row kernel's statistic is read under padding");
+        check(ctx.valid.empty() && !ctx.never, "lowering: a value stored beside the first is read under padding");
         store(o, ctx, lower(n, ctx));
       }
     }
@@ -284,6 +287,18 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (c == '-') c = 'm';
   estimate();
   return {std::move(k_), std::move(params_)};
+}
+
+bool reads_element_for_element(Node* value, Node* target, const std::function<Buffer*(Node*)>& input_of) {
+  if (numel(target->shape) != numel(value->shape)) return false;
+  Buffer probe(nullptr, value->dtype, numel(value->shape));
+  std::vector<std::pair<Node*, Ctx>> reads = Lowerer(value, &probe, input_of).top_reads(target);
+  Ctx own;
+  for (size_t d = 0; d < value->shape.size(); ++d) own.idx.push_back(expr_var(static_cast<int>(d), 0, value->shape[d] - 1));
+  const std::string element = flat_index(own, value->shape)->key;
+  for (auto& [n, ctx] : reads)
+    if (!ctx.valid.empty() || ctx.never || flat_index(ctx, target->shape)->key != element) return false;
+  return !reads.empty();
 }
 
 std::vector<std::pair<Node*, Ctx>> Lowerer::top_reads(Node* target) {

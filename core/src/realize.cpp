@@ -144,7 +144,28 @@ void realize_nodes(const std::vector<Node*>& roots) {
     selves.push_back(y.node);
     return row_lanes(y.value, reductions, input_of_for(selves), y.node->device->info()) > 0;
   };
-  const Joins joins{online_pair, row_join};
+  // An elementwise value that reads reductions of its shape element for element (a gated MLP's
+  // silu(gate) * up, its backward) is computed in their kernel from the accumulators.
+  auto epilogue_join = [&](size_t a, size_t b, size_t i) {
+    const ScheduleItem& y = items[i];
+    if (y.kind != ScheduleItem::Kind::Kernel || !y.node->device || y.node->device->info().max_local_size <= 1 ||
+        items[a].kind != ScheduleItem::Kind::Kernel || !reads_at(a).reduces || reads_at(i).reduces)
+      return false;
+    std::vector<Node*> selves = {y.node}, read;
+    for (size_t m = a; m <= b; ++m) {
+      const ScheduleItem& x = items[m];
+      if (x.kind != ScheduleItem::Kind::Kernel || x.value != x.node || x.node->device != y.node->device ||
+          numel(x.value->shape) != numel(y.value->shape) || reads_at(m).moved.count(y.output.get()))
+        return false;
+      selves.push_back(x.node);
+      if (reads_at(i).moved.count(x.output.get())) read.push_back(x.node);
+    }
+    if (read.empty()) return false;
+    for (Node* x : read)
+      if (!reads_element_for_element(y.value, x, input_of_for(selves))) return false;
+    return true;
+  };
+  const Joins joins{online_pair, row_join, epilogue_join};
   {
     std::vector<size_t> order = sibling_order(items, reads_at, joins);
     std::vector<ScheduleItem> moved;
@@ -170,8 +191,14 @@ void realize_nodes(const std::vector<Node*>& roots) {
       outs.push_back({items[j].value, items[j].output.get()});
       selves.push_back(items[j].node);
     }
-    // A row kernel's first output is its rows, the reductions it stores follow.
-    if (outs.back().first->shape != outs.front().first->shape) std::rotate(outs.begin(), outs.end() - 1, outs.end());
+    // Where a group's shapes differ, the values that read the others come first (a row
+    // kernel's rows before their statistics, an epilogue before the matmuls it reads).
+    for (auto& o : outs)
+      if (o.first->shape != outs.front().first->shape) {
+        const Shape first_shape = o.first->shape;
+        std::stable_partition(outs.begin(), outs.end(), [&](auto& x) { return x.first->shape == first_shape; });
+        break;
+      }
     check(item.node->device != nullptr, [&] { return "realize: " + describe(item) + " has no device"; });
     Device* device = item.node->device;
     lowered[i] = lower_cached(outs, input_of_for(selves), device);

@@ -61,6 +61,10 @@ std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const
       rows[g] = true;
       continue;
     }
+    if (!paired[g] && !rows[g] && i - g < kMaxMembers && joins.epilogue(g, i - 1, i)) {
+      first[i] = g;
+      continue;
+    }
     if (paired[g] || rows[g] || i - g >= kMaxMembers || !may_share(items, g, i, reads)) continue;
     bool ok = true;
     for (size_t m = g; m < i && ok; ++m) {
@@ -87,7 +91,7 @@ std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const 
     if (items[i].kind == ScheduleItem::Kind::Kernel) {
       for (size_t back = 0; back < std::min(kWindow, order.size()); ++back) {
         size_t k = order[order.size() - 1 - back];
-        if (joins.online(k, i) || joins.row(k, k, i) || may_share(items, k, i, reads)) {
+        if (joins.online(k, i) || joins.row(k, k, i) || joins.epilogue(k, k, i) || may_share(items, k, i, reads)) {
           at = order.size() - back;
           break;
         }

@@ -31,11 +31,13 @@ Reads reads_of(Node* value, const std::function<Buffer*(Node*)>& input_of);
 //   online(a, b): item b is a sum that item a's maximum can join in one pass (see
 //     online_softmax.h); b follows a directly;
 //   row(a, b, i): item i reads the reductions a..b (one item, or an online pair) along its
-//     rows, and one row kernel computes them and then i (LoweringOptions::spread_rows).
-// Such a group takes no further members.
+//     rows, and one row kernel computes them and then i (LoweringOptions::spread_rows);
+//   epilogue(a, b, i): item i, elementwise, reads reductions among a..b of its shape element
+//     for element, and their kernel computes it from their accumulators.
+// Online pairs and row kernels take no further members; epilogues take further epilogues.
 struct Joins {
   std::function<bool(size_t, size_t)> online;
-  std::function<bool(size_t, size_t, size_t)> row;
+  std::function<bool(size_t, size_t, size_t)> row, epilogue;
 };
 std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads,
                                    const Joins& joins);

@@ -53,8 +53,8 @@ LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buff
 // One kernel storing several values of the same shape, each into its own output (params
 // 0..n-1, in order): elementwise values, or reductions of one structure over other inputs,
 // each in its own loop nest. Every value is computed, all its loads done, before any store.
-// In a row kernel (spread_rows) the values after the first may also be statistics of its rows
-// (values with reductions, of another shape) that the first reads, stored once per row.
+// The values after the first may also be of another shape where the first reads them
+// (statistics of a row kernel's rows, a matmul before a reshape): they are stored from there.
 LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
 
@@ -64,6 +64,10 @@ LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs
 // the kernel stores beside `value`).
 int64_t row_lanes(Node* value, const std::vector<Node*>& stored, const std::function<Buffer*(Node*)>& input_of,
                   const DeviceInfo& device);
+
+// Whether `value` reads `target` (outside reductions) only at the element it computes, both
+// shapes' elements taken in order: a kernel computing value can store target from its registers.
+bool reads_element_for_element(Node* value, Node* target, const std::function<Buffer*(Node*)>& input_of);
 
 // Heuristics for the device: register tiles for reductions (the matmul shape); on devices
 // with work-groups, tiled matmuls through local memory, grouped reductions and 4-wide
