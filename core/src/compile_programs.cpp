@@ -51,6 +51,7 @@ std::shared_ptr<Program> keep_program(Device* device, const Kernel& kernel, cons
 // names the kernel that does not build.
 void compile_batch(const std::vector<CompileJob>& jobs, const std::vector<size_t>& batch, std::vector<std::shared_ptr<Program>>& out) {
   Device* device = jobs[batch[0]].device;
+  auto start = std::chrono::steady_clock::now();
   std::vector<const Kernel*> kernels;
   for (size_t i : batch) kernels.push_back(jobs[i].kernel);
   std::vector<std::unique_ptr<Program>> programs;
@@ -70,6 +71,9 @@ void compile_batch(const std::vector<CompileJob>& jobs, const std::vector<size_t
       }
     out[batch[b]] = keep_program(device, *job.kernel, *job.key, std::move(p));
   }
+  if (debug_level() >= 2)
+    debug_log().info("compiled batch of {} ({}{}) in {:.2f} s", batch.size(), jobs[batch[0]].kernel->name, batch.size() > 1 ? ", ..." : "",
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
 }  // namespace

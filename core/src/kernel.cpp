@@ -18,7 +18,7 @@ std::string kernel_ir_text(const Kernel& k) {
     out << "  %" << i << " " << iop_name(in.op) << " " << dtype_name(in.dtype);
     if (in.op == IOp::Alu || in.op == IOp::AccUpdate) out << " " << op_name(in.alu);
     for (int s : in.src) out << " %" << s;
-    if (in.op == IOp::Range) out << " " << k.var_names[in.var] << " < " << in.extent << (in.global ? " global" : "") << (in.reduction ? " reduce" : "");
+    if (in.op == IOp::Range) out << " " << k.var_names[in.var] << " < " << in.extent << (in.global ? " global" : "") << (in.reduction ? " reduce" : "") << (in.unroll ? " unroll " + std::to_string(in.unroll) : "");
     // Exact values: this text is also the key of the compiled-program cache.
     if (in.op == IOp::Const || in.op == IOp::DefineAcc) {
       if (is_float(in.dtype)) out << " " << std::hexfloat << in.fvalue << std::defaultfloat;

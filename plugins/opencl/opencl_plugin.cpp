@@ -41,7 +41,7 @@ constexpr const char* kBuildOptions = "-cl-std=CL1.2";
 // build of the process is under way: NVIDIA's compiler builds one program at a time per process
 // (43 kernels on an H200: 5.4 s from 16 threads, 4.3 s from one; two processes at once took
 // 3.5 and 3.8 s each). LATHE_OPENCL_COMPILE_PROCESSES=0 builds everything in this process, =1
-// every batch of two or more kernels in a helper.
+// every batch of two or more kernels in a helper (a lone kernel is built faster in-process).
 enum class HelperUse { Never, Concurrent, Always };
 HelperUse helper_use() {
   const char* mode = std::getenv("LATHE_OPENCL_COMPILE_PROCESSES");
@@ -310,7 +310,7 @@ class ClDevice : public Device {
         ~Building() { n.fetch_sub(1); }
       } building(builds_);
       HelperUse use = helper_use();
-      if (binary_cache_ && missing.size() > 1 && (use == HelperUse::Always || (use == HelperUse::Concurrent && building.others > 0)) &&
+      if (binary_cache_ && (use == HelperUse::Always ? missing.size() > 1 : use == HelperUse::Concurrent && building.others > 0) &&
           build_in_helper(source, key))
         program = load_cached(key, functions[0]).first;
       if (!program) program = build(source, missing.size() > 1 ? std::to_string(missing.size()) + " kernels" : "kernel " + functions[0], key);

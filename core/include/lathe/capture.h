@@ -40,8 +40,9 @@ class StepCapture {
   size_t launches() const;        // kernels and copies per replay
   size_t buffers_shared() const;  // short-lived buffers folded into shared memory blocks
   size_t memory_blocks() const;   // the blocks they were folded into
-  // Launches of the last replay that took over 20 µs to issue, and their time: a device's
-  // queue is full, so the host waits for the device, not the other way round.
+  // Launches of the last replay that took over 20 µs to issue, and their time: a launch with
+  // dozens of buffers (an optimizer's update of many parameters), or a driver waiting for room
+  // in its queue; the two cannot be told apart from the host.
   struct Waits {
     size_t launches = 0;
     double seconds = 0;

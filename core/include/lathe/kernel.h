@@ -36,6 +36,7 @@ struct Inst {
   int64_t extent = 0;         // Range
   bool global = false;        // Range: the outermost loop, split across workers or work-items
   bool reduction = false;     // Range: a loop over reduced indices (accumulators carry across it)
+  int64_t unroll = 0;         // Range: unroll by at most this much (0: the compiler decides)
   SpecialId special = SpecialId::GroupId;  // Special: which id `var` holds (extent: how many)
   int buffer = -1;            // Load/Store: parameter index, or local array when `local`
   bool local = false;         // Load/Store: a DefineLocal array rather than a parameter

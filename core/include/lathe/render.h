@@ -27,6 +27,8 @@ class CDialect {
   virtual std::string special(SpecialId id) const;  // the group id or local id, as an expression
   virtual std::string local_array(DType dtype, const std::string& name, int64_t elements) const;
   virtual std::string barrier() const;
+  // A line before a loop that limits its unrolling to `factor`; "" where not supported.
+  virtual std::string unroll_hint(int64_t factor) const { (void)factor; return ""; }
 
   // 128-bit access to four float32 at `base + index` (index a multiple of four); dialects
   // without vector types return false from vector_access() and never see these.

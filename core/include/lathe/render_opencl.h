@@ -18,6 +18,7 @@ class OpenCLDialect : public CDialect {
   std::string special(SpecialId id) const override;
   std::string local_array(DType dtype, const std::string& name, int64_t elements) const override;
   std::string barrier() const override;
+  std::string unroll_hint(int64_t factor) const override { return "#pragma unroll " + std::to_string(factor); }
   bool vector_access() const override { return true; }
   std::string vector_load(const std::string& base, const std::string& index, bool local) const override;
   std::string vector_store(const std::string& base, const std::string& index, bool local, const std::string& lanes) const override;
