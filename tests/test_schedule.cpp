@@ -1,4 +1,7 @@
 // Kernel counts on representative graphs: the fusion rules of docs/scheduler.md.
+#include "lathe/lower.h"
+#include "lathe/render.h"
+#include "lathe/render_opencl.h"
 #include "lathe/runtime.h"
 #include "test_util.h"
 
@@ -254,6 +257,35 @@ TEST_P(Fusion, BackwardFreesTheForwardGraphLikePyTorch) {
     msg = e.what();
   }
   EXPECT_NE(msg.find("freed by an earlier backward()"), std::string::npos) << msg;
+}
+
+// A sum of many reductions in one kernel (a global gradient norm) keeps each loop rolled up to
+// four steps on OpenCL: fully unrolled, 57 of them took a GPU compiler 8 s. Eight or fewer
+// leave unrolling to the compiler.
+TEST_P(Fusion, ManyReductionsInOneKernelLimitTheirUnrolling) {
+  for (int n : {8, 9}) {
+    std::vector<Tensor> xs;
+    Tensor total;
+    for (int i = 0; i < n; ++i) {
+      xs.push_back(Tensor::rand({96 + 32 * i}, DType::Float32).realize());
+      Tensor s = xs.back().square().sum();
+      total = total.defined() ? total + s : s;
+    }
+    std::vector<ScheduleItem> items = create_schedule({total.node().get()});
+    ASSERT_EQ(items.size(), 1u);
+    Node* self = items[0].node;
+    auto input_of = [self](Node* m) -> Buffer* { return m == self ? nullptr : m->buffer.get(); };
+    LoweredKernel lk = lower_kernel(items[0].value, items[0].output.get(), input_of,
+                                    default_options(items[0].value, input_of, self->device->info()));
+    std::string source = render_c_family(lk.kernel, OpenCLDialect());
+    size_t hints = 0;
+    for (size_t at = source.find("#pragma unroll 4"); at != std::string::npos; at = source.find("#pragma unroll 4", at + 1)) ++hints;
+    EXPECT_EQ(hints, n > 8 ? static_cast<size_t>(n) : 0u) << n << " reductions";
+    double want = 0;
+    for (auto& x : xs)
+      for (float v : x.to_vector<float>()) want += static_cast<double>(v) * v;
+    EXPECT_NEAR(total.item<float>(), want, 1e-4 * want);
+  }
 }
 
 }  // namespace
