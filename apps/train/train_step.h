@@ -25,6 +25,7 @@ class TrainStep {
   // `windows`: one [B, T + 1] int32 tensor of token windows per micro-batch.
   Result run(const std::vector<Tensor>& windows, double lr);
   const StepCapture& capture() const { return capture_; }
+  StepCapture& capture() { return capture_; }
 
  private:
   std::vector<Tensor> device_step(const std::vector<Tensor>& windows);

@@ -197,7 +197,7 @@ std::unique_ptr<Plan> plan_of(Trace& t, const std::vector<std::shared_ptr<Buffer
   return plan;
 }
 
-std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>>& inputs, StepCapture::Waits& waits) {
+std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>>& inputs, bool time_kernels, StepCapture::ReplayStats& stats) {
   check(inputs.size() == plan.captured_inputs.size(), "captured step: called with " + std::to_string(inputs.size()) +
                                                           " inputs, captured with " + std::to_string(plan.captured_inputs.size()));
   for (size_t k = 0; k < inputs.size(); ++k) {
@@ -210,7 +210,7 @@ std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>
   }
   auto buffer = [&](int k) { return plan.input[k] >= 0 ? inputs[plan.input[k]].get() : plan.buffers[k].get(); };
   std::vector<void*> handles;
-  waits = {};
+  stats = {};
   constexpr double kWait = 20e-6;  // four times what a launch of a few buffers costs on an H100
   for (TraceLaunch& l : plan.launches) {
     if (!l.program) {
@@ -220,9 +220,9 @@ std::vector<Tensor> replay(Plan& plan, const std::vector<std::shared_ptr<Buffer>
     handles.clear();
     for (int k : l.args) handles.push_back(buffer(k)->handle());
     auto start = std::chrono::steady_clock::now();
-    launch_kernel(*l.program, *l.kernel, buffer(l.args[0])->device(), handles);
+    stats.kernel_seconds += launch_kernel(*l.program, *l.kernel, buffer(l.args[0])->device(), handles, time_kernels);
     double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (took > kWait) ++waits.launches, waits.seconds += took;
+    if (took > kWait) ++stats.slow_launches, stats.slow_seconds += took;
   }
   return plan.outputs;
 }
@@ -245,7 +245,7 @@ std::vector<Tensor> StepCapture::operator()(const std::vector<Tensor>& inputs) {
     t.realize();
     buffers.push_back(t.node()->buffer);
   }
-  if (plan_) return replay(*plan_, buffers, waits_);
+  if (plan_) return replay(*plan_, buffers, time_kernels_, stats_);
   if (given_up_ || !capture_enabled()) return step_(inputs);
   check(active_recording() == nullptr, "captured step: a captured step cannot call another one");
   Recording recording;

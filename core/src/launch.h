@@ -15,9 +15,9 @@ namespace lathe {
 // LATHE_DEBUG output (stderr).
 spdlog::logger& debug_log();
 
-// Runs a compiled kernel on buffer handles (its output first); at LATHE_DEBUG >= 1 it waits
-// for the kernel and logs its time.
-void launch_kernel(Program& program, const Kernel& kernel, Device* device, const std::vector<void*>& handles);
+// Runs a compiled kernel on buffer handles (its output first). `timed`, or at LATHE_DEBUG >= 1,
+// it waits for the kernel and returns its device time (at LATHE_DEBUG >= 1 also logs it).
+double launch_kernel(Program& program, const Kernel& kernel, Device* device, const std::vector<void*>& handles, bool timed = false);
 
 // Copies a whole buffer into one of the same size on another device, through the host.
 void copy_buffer(Buffer& source, Buffer& destination);

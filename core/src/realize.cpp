@@ -69,14 +69,15 @@ void copy_buffer(Buffer& source, Buffer& destination) {
     debug_log().info("copy {:>8} bytes {} -> {}", source.bytes(), source.device()->label(), destination.device()->label());
 }
 
-void launch_kernel(Program& program, const Kernel& kernel, Device* device, const std::vector<void*>& handles) {
-  bool timed = debug_level() >= 1;
-  double seconds = program.run(handles, timed);
+double launch_kernel(Program& program, const Kernel& kernel, Device* device, const std::vector<void*>& handles, bool timed) {
+  const bool logged = debug_level() >= 1;
+  double seconds = program.run(handles, timed || logged);
   ++runtime_stats().kernels_run;
   runtime_stats().device_seconds += seconds;
-  if (timed)
+  if (logged)
     debug_log().info("{:<4} {:<28} {} buffers  global {:>8}  {:9.3f} ms  {:8.2f} GFLOP/s-est", device->label(), kernel.name,
                      handles.size(), kernel.global_size, seconds * 1e3, seconds > 0 ? kernel.ops_estimate / seconds * 1e-9 : 0.0);
+  return seconds;
 }
 
 void realize_nodes(const std::vector<Node*>& roots) {

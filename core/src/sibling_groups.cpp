@@ -61,7 +61,7 @@ std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const
       rows[g] = true;
       continue;
     }
-    if (!paired[g] && !rows[g] && i - g < kMaxMembers && joins.epilogue(g, i - 1, i)) {
+    if (!rows[g] && i - g < kMaxMembers && joins.epilogue(g, i - 1, i)) {
       first[i] = g;
       continue;
     }

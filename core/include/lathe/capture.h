@@ -40,21 +40,25 @@ class StepCapture {
   size_t launches() const;        // kernels and copies per replay
   size_t buffers_shared() const;  // short-lived buffers folded into shared memory blocks
   size_t memory_blocks() const;   // the blocks they were folded into
-  // Launches of the last replay that took over 20 µs to issue, and their time: a launch with
-  // dozens of buffers (an optimizer's update of many parameters), or a driver waiting for room
-  // in its queue; the two cannot be told apart from the host.
-  struct Waits {
-    size_t launches = 0;
-    double seconds = 0;
+  // The last replay: its launches that took over 20 µs to issue, and their time (a launch with
+  // dozens of buffers, such as an optimizer's update of many parameters, or a driver waiting for
+  // room in its queue; the two cannot be told apart from the host); with time_kernels(true),
+  // the device time of its kernels, each waited for and timed on its own.
+  struct ReplayStats {
+    size_t slow_launches = 0;
+    double slow_seconds = 0;
+    double kernel_seconds = 0;
   };
-  const Waits& last_waits() const { return waits_; }
+  const ReplayStats& last_replay() const { return stats_; }
+  void time_kernels(bool on) { time_kernels_ = on; }
 
  private:
   Step step_;
   std::unique_ptr<CaptureTrace> previous_;
   std::unique_ptr<CapturePlan> plan_;
   std::string reason_;
-  Waits waits_;
+  ReplayStats stats_;
+  bool time_kernels_ = false;
   int attempts_ = 0;
   bool given_up_ = false;
 };
