@@ -3,6 +3,8 @@
 #include <set>
 
 #include "lathe/device.h"
+#include "lathe/lower.h"
+#include "online_softmax.h"
 
 namespace lathe {
 
@@ -101,6 +103,63 @@ std::vector<size_t> sibling_order(const std::vector<ScheduleItem>& items, const 
     order.insert(order.begin() + static_cast<std::ptrdiff_t>(at), i);
   }
   return order;
+}
+
+Joins kernel_joins(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads_at,
+                   const InputsFor& input_of_for) {
+  // A maximum and the sum after it that reads it through exp2 (a softmax's normalizer) run in
+  // one pass on devices with work-groups. (On the cpu backend the pass's running maximum is a
+  // serial chain where two passes vectorize.)
+  auto online_pair = [&items, reads_at, input_of_for](size_t a, size_t b) {
+    const ScheduleItem &x = items[a], &y = items[b];
+    if (x.kind != ScheduleItem::Kind::Kernel || y.kind != ScheduleItem::Kind::Kernel || x.value->op != Op::Reduce ||
+        x.node->device != y.node->device || x.node->device->info().max_local_size <= 1 || x.value->shape != y.value->shape)
+      return false;
+    auto input_of = input_of_for({y.node});
+    Node* sum = only_top_reduction(y.value, input_of);
+    return sum && online_rate(sum, x.value, input_of).has_value();
+  };
+  // Reductions that a kernel reads along its rows (a norm's or a softmax's statistics) are
+  // computed by that kernel, one work-group per row, and stored by it as well.
+  auto row_join = [&items, reads_at, input_of_for](size_t a, size_t b, size_t i) {
+    const ScheduleItem& y = items[i];
+    if (y.kind != ScheduleItem::Kind::Kernel || !y.node->device || y.node->device->info().max_local_size <= 1) return false;
+    std::vector<Node*> reductions;
+    for (size_t m = a; m <= b; ++m) {
+      const ScheduleItem& x = items[m];
+      if (x.kind != ScheduleItem::Kind::Kernel || x.value != x.node || !reads_at(m).reduces || x.node->device != y.node->device)
+        return false;
+      auto read = reads_at(i).moved.find(x.output.get());
+      // Each read along rows (through a broadcast); none reading what the row kernel writes.
+      if (read == reads_at(i).moved.end() || !read->second || reads_at(m).moved.count(y.output.get())) return false;
+      reductions.push_back(x.node);
+    }
+    std::vector<Node*> selves = reductions;
+    selves.push_back(y.node);
+    return row_lanes(y.value, reductions, input_of_for(selves), y.node->device->info()) > 0;
+  };
+  // An elementwise value that reads reductions of its shape element for element (a gated MLP's
+  // silu(gate) * up, its backward) is computed in their kernel from the accumulators.
+  auto epilogue_join = [&items, reads_at, input_of_for](size_t a, size_t b, size_t i) {
+    const ScheduleItem& y = items[i];
+    if (y.kind != ScheduleItem::Kind::Kernel || !y.node->device || y.node->device->info().max_local_size <= 1 ||
+        items[a].kind != ScheduleItem::Kind::Kernel || !reads_at(a).reduces || reads_at(i).reduces)
+      return false;
+    std::vector<Node*> selves = {y.node}, read;
+    for (size_t m = a; m <= b; ++m) {
+      const ScheduleItem& x = items[m];
+      if (x.kind != ScheduleItem::Kind::Kernel || x.value != x.node || x.node->device != y.node->device ||
+          numel(x.value->shape) != numel(y.value->shape) || reads_at(m).moved.count(y.output.get()))
+        return false;
+      selves.push_back(x.node);
+      if (reads_at(i).moved.count(x.output.get())) read.push_back(x.node);
+    }
+    if (read.empty()) return false;
+    for (Node* x : read)
+      if (!reads_element_for_element(y.value, x, input_of_for(selves))) return false;
+    return true;
+  };
+  return {online_pair, row_join, epilogue_join};
 }
 
 }  // namespace lathe

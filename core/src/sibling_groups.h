@@ -1,4 +1,5 @@
-// Internal: which consecutive items of a schedule one kernel with several outputs can store.
+// Internal: which consecutive items of a schedule one kernel with several outputs can store:
+// siblings, and the joins (online pairs, row kernels, epilogues) of devices with work-groups.
 #pragma once
 #include <functional>
 #include <string>
@@ -39,6 +40,12 @@ struct Joins {
   std::function<bool(size_t, size_t)> online;
   std::function<bool(size_t, size_t, size_t)> row, epilogue;
 };
+
+// The joins of `items` (only on devices with work-groups, whose launches are queued and cost
+// host time; the cpu backend's loops vectorize better apart). `input_of_for(selves)`: what a
+// kernel storing `selves` reads rather than computes. The predicates refer to `items`.
+using InputsFor = std::function<std::function<Buffer*(Node*)>(std::vector<Node*>)>;
+Joins kernel_joins(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads, const InputsFor& input_of_for);
 std::vector<size_t> sibling_groups(const std::vector<ScheduleItem>& items, const std::function<const Reads&(size_t)>& reads,
                                    const Joins& joins);
 
