@@ -74,7 +74,7 @@ TEST_P(OnlineSoftmax, SoftmaxMatchesTheReferenceInFewerKernelsWithWorkGroups) {
     int64_t before = runtime_stats().kernels_run;
     Tensor y = ops::softmax(x, -1).realize();
     // With work-groups the maximum and the sum share one pass; a row of 1024 is one row
-    // kernel's (256 lanes, 4 elements each), a row of 200 would take 25 per lane: too many,
+    // kernel's (128 lanes, 8 elements each), a row of 200 would take 25 per lane: too many,
     // so a second kernel normalizes.
     EXPECT_EQ(runtime_stats().kernels_run - before, groups ? (cols == 1024 ? 1 : 2) : 3) << cols << " columns";
     EXPECT_TRUE(close(y, ref_softmax(xa, false), {1e-5, 1e-6})) << cols << " columns";

@@ -91,7 +91,7 @@ TEST_P(RowKernels, ExplicitLanesAgree) {
   Node* stats = items[0].node;
   // The kernel computes the statistics instead of reading them.
   auto input_of = [&](Node* n) -> Buffer* { return n == self || n == stats ? nullptr : n->buffer.get(); };
-  EXPECT_EQ(row_lanes(items[1].value, {stats}, input_of, self->device->info()), 64);  // six elements each
+  EXPECT_EQ(row_lanes(items[1].value, {stats}, input_of, self->device->info()), 32);  // twelve elements each
   NormRef want = norm_ref(xa, wa);
   for (int64_t lanes : {8, 32, 128}) {
     LoweringOptions opt;

@@ -309,9 +309,10 @@ int64_t row_lanes(Node* value, const std::vector<Node*>& stored, const std::func
   Buffer probe(nullptr, value->dtype, numel(S));
   std::vector<std::pair<Node*, Ctx>> tops = Lowerer(value, &probe, input_of).top_reads();
   if (tops.empty()) return 0;
-  // Each lane takes at least four elements of the row (on an H200, 2, 4 and 8 were alike
-  // within noise for softmax 8192x1024 and attention 16x6x256x64), at most 16 (registers).
-  int64_t lanes = lanes_for(S[last], std::min<int64_t>(256, device.max_local_size), 4);
+  // Each lane takes at least eight elements of the row, at most 16 (registers). Kernel times on
+  // an H200 with 4 / 8 / 16 at least: softmax 8192x1024 38.8 / 28.0 / 26.2 us, rows of 256
+  // (attention 16x6x256x64) 29.8 / 23.7 / 29.8 us; a norm's rows of 384 alike with 4 and 8.
+  int64_t lanes = lanes_for(S[last], std::min<int64_t>(256, device.max_local_size), 8);
   // A reduction may read another of them (a softmax's sum reads its maximum), no others.
   std::set<Node*> top_nodes;
   for (auto& t : tops) top_nodes.insert(t.first);
