@@ -168,7 +168,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
 
   // Reductions at the top of the expression run first, one loop nest each, every tile
   // register accumulating inside it; the epilogue then reads the accumulators. Outputs of
-  // another shape (a row kernel's stored reductions) are among them.
+  // another shape are found inside the first value, which computes them.
   std::vector<Node*> values = {value_};
   values.insert(values.end(), more_values_.begin(), more_values_.end());
   auto full = [&](size_t o) { return values[o]->shape == S; };
@@ -296,24 +296,31 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   return {std::move(k_), std::move(params_)};
 }
 
+namespace {
+
+// The element of `shape` whose index along axis d is variable d.
+Ctx variable_element(const Shape& shape) {
+  Ctx ctx;
+  for (size_t d = 0; d < shape.size(); ++d) ctx.idx.push_back(expr_var(static_cast<int>(d), 0, shape[d] - 1));
+  return ctx;
+}
+
+}  // namespace
+
 bool reads_element_for_element(Node* value, Node* target, const std::function<Buffer*(Node*)>& input_of) {
   if (numel(target->shape) != numel(value->shape)) return false;
   Buffer probe(nullptr, value->dtype, numel(value->shape));
   std::vector<std::pair<Node*, Ctx>> reads = Lowerer(value, &probe, input_of).top_reads(target);
-  Ctx own;
-  for (size_t d = 0; d < value->shape.size(); ++d) own.idx.push_back(expr_var(static_cast<int>(d), 0, value->shape[d] - 1));
-  const std::string element = flat_index(own, value->shape)->key;
+  const std::string element = flat_index(variable_element(value->shape), value->shape)->key;
   for (auto& [n, ctx] : reads)
     if (!ctx.valid.empty() || ctx.never || flat_index(ctx, target->shape)->key != element) return false;
   return !reads.empty();
 }
 
 std::vector<std::pair<Node*, Ctx>> Lowerer::top_reads(Node* target) {
-  Ctx ctx;
-  for (size_t d = 0; d < value_->shape.size(); ++d) ctx.idx.push_back(expr_var(static_cast<int>(d), 0, value_->shape[d] - 1));
   std::vector<std::pair<Node*, Ctx>> tops;
   std::map<std::pair<Node*, std::string>, bool> seen;
-  collect_reduces(value_, ctx, tops, seen, target);
+  collect_reduces(value_, variable_element(value_->shape), tops, seen, target);
   return tops;
 }
 
