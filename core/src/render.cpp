@@ -307,7 +307,7 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
     }
     switch (in.op) {
       case IOp::Range:
-        if (in.unroll > 0 && !in.global && !d.unroll_hint(in.unroll).empty()) out << indent() << d.unroll_hint(in.unroll) << "\n";
+        if (std::string hint = in.unroll > 0 && !in.global ? d.unroll_hint(in.unroll) : ""; !hint.empty()) out << indent() << hint << "\n";
         out << indent()
             << (in.global ? d.global_loop(k.var_names[in.var], in.extent)
                           : "for (long " + k.var_names[in.var] + " = 0; " + k.var_names[in.var] + " < " +

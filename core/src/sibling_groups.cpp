@@ -124,11 +124,17 @@ Joins kernel_joins(const std::vector<ScheduleItem>& items, const std::function<c
   auto row_join = [&items, reads_at, input_of_for](size_t a, size_t b, size_t i) {
     const ScheduleItem& y = items[i];
     if (y.kind != ScheduleItem::Kind::Kernel || !y.node->device || y.node->device->info().max_local_size <= 1) return false;
+    // What items read is worked out only once the shapes fit: statistics are smaller than rows.
+    for (size_t m = a; m <= b; ++m) {
+      const ScheduleItem& x = items[m];
+      if (x.kind != ScheduleItem::Kind::Kernel || x.value != x.node || x.node->device != y.node->device ||
+          numel(x.value->shape) >= numel(y.value->shape))
+        return false;
+    }
     std::vector<Node*> reductions;
     for (size_t m = a; m <= b; ++m) {
       const ScheduleItem& x = items[m];
-      if (x.kind != ScheduleItem::Kind::Kernel || x.value != x.node || !reads_at(m).reduces || x.node->device != y.node->device)
-        return false;
+      if (!reads_at(m).reduces) return false;
       auto read = reads_at(i).moved.find(x.output.get());
       // Each read along rows (through a broadcast); none reading what the row kernel writes.
       if (read == reads_at(i).moved.end() || !read->second || reads_at(m).moved.count(y.output.get())) return false;
@@ -142,15 +148,19 @@ Joins kernel_joins(const std::vector<ScheduleItem>& items, const std::function<c
   // silu(gate) * up, its backward) is computed in their kernel from the accumulators.
   auto epilogue_join = [&items, reads_at, input_of_for](size_t a, size_t b, size_t i) {
     const ScheduleItem& y = items[i];
-    if (y.kind != ScheduleItem::Kind::Kernel || !y.node->device || y.node->device->info().max_local_size <= 1 ||
-        items[a].kind != ScheduleItem::Kind::Kernel || !reads_at(a).reduces || reads_at(i).reduces)
-      return false;
-    std::vector<Node*> selves = {y.node}, read;
+    if (y.kind != ScheduleItem::Kind::Kernel || !y.node->device || y.node->device->info().max_local_size <= 1) return false;
+    // What items read is worked out only once the sizes fit.
     for (size_t m = a; m <= b; ++m) {
       const ScheduleItem& x = items[m];
       if (x.kind != ScheduleItem::Kind::Kernel || x.value != x.node || x.node->device != y.node->device ||
-          numel(x.value->shape) != numel(y.value->shape) || reads_at(m).moved.count(y.output.get()))
+          numel(x.value->shape) != numel(y.value->shape))
         return false;
+    }
+    if (!reads_at(a).reduces || reads_at(i).reduces) return false;
+    std::vector<Node*> selves = {y.node}, read;
+    for (size_t m = a; m <= b; ++m) {
+      const ScheduleItem& x = items[m];
+      if (reads_at(m).moved.count(y.output.get())) return false;
       selves.push_back(x.node);
       if (reads_at(i).moved.count(x.output.get())) read.push_back(x.node);
     }

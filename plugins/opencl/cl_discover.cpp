@@ -31,6 +31,15 @@ std::string build_log(cl_program program, cl_device_id device) {
   return log;
 }
 
+std::string program_binary(cl_program program) {
+  size_t size = 0;
+  clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
+  std::string bytes(size, '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
+  if (size == 0 || clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) != CL_SUCCESS) return "";
+  return bytes;
+}
+
 std::vector<Found> discover(const std::string& platform_filter) {
   cl_uint np = 0;
   cl_int e = clGetPlatformIDs(0, nullptr, &np);

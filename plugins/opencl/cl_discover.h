@@ -1,4 +1,5 @@
-// Finding OpenCL devices, shared by the opencl backend and its compiler helper process.
+// Finding OpenCL devices and reading back what they built, shared by the opencl backend and its
+// compiler helper process.
 #pragma once
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
@@ -23,5 +24,7 @@ std::string platform_string(cl_platform_id p, cl_platform_info what);
 
 // The build log of `program` for `device`.
 std::string build_log(cl_program program, cl_device_id device);
+// The binary of a program built for one device; empty when the driver gives none.
+std::string program_binary(cl_program program);
 
 }  // namespace lathe::opencl

@@ -41,11 +41,8 @@ int main(int argc, char** argv) {
         std::cerr << build_log(program, f.device);
         return 1;
       }
-      size_t size = 0;
-      clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
-      std::string bytes(size, '\0');
-      unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
-      if (size == 0 || clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) != CL_SUCCESS) break;
+      const std::string bytes = program_binary(program);
+      if (bytes.empty()) break;
       const std::string tmp = binary_path + ".tmp" + std::to_string(getpid());
       std::ofstream(tmp, std::ios::binary) << bytes;
       std::filesystem::rename(tmp, binary_path);

@@ -339,11 +339,7 @@ class ClDevice : public Device {
       std::ofstream(src) << source;
       throw Error("opencl: " + what + " failed to build on " + info_.name + " (source: " + src.string() + "):\n" + log);
     }
-    size_t size = 0;
-    clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, nullptr);
-    std::string bytes(size, '\0');
-    unsigned char* p = reinterpret_cast<unsigned char*>(bytes.data());
-    if (binary_cache_ && size && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof p, &p, nullptr) == CL_SUCCESS)
+    if (std::string bytes = binary_cache_ ? program_binary(program) : ""; !bytes.empty())
       write_atomically((fs::path(cache_dir("opencl")) / (key + ".bin")).string(), bytes);  // concurrent processes may build it too
     return program;
   }
