@@ -143,8 +143,12 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   std::string name = "E";
   outer_.assign(nd, expr_const(0));
   outer_var_.assign(nd, -1);
-  if (groups) open_groups(opt, up, order, name);
-  else open_output_loops(opt, up, order, name);
+  if (groups) {
+    open_groups(opt, up, order, name);
+  } else {
+    plan_pack(opt, up, order);
+    open_output_loops(opt, up, order, name);
+  }
 
   // Every combination of upcast offsets is one register of the tile.
   std::vector<std::vector<int64_t>> combos = {{}};
@@ -226,6 +230,8 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
       for (auto& [acc, ctx] : sums) top_acc_[{sum, ctx.key()}] = acc;
     } else if (opt.group_reduce > 1) {
       reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
+    } else if (r == pack_.reduce && pack_.array >= 0) {
+      reduce_packed(r, accs, up);
     } else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) {
       reduce_in_loops(r, accs, opt.reduce_split);
     }
@@ -392,6 +398,9 @@ void Lowerer::open_output_loops(const LoweringOptions& opt, const std::vector<in
     return;
   }
   int open = 0;
+  std::vector<bool> opened(S.size());
+  for (size_t d = 0; d < S.size(); ++d) opened[d] = S[d] / up[d] <= 1;
+  pack_when_open(opened, up);
   for (int d : order) {
     int64_t extent = S[d] / up[d];
     name += "_" + std::to_string(S[d]);
@@ -400,6 +409,8 @@ void Lowerer::open_output_loops(const LoweringOptions& opt, const std::vector<in
     outer_var_[d] = v;
     outer_[d] = expr_var(v, 0, extent - 1);
     open_range(v, extent, open == 0);
+    opened[static_cast<size_t>(d)] = true;
+    pack_when_open(opened, up);
     ++open;
   }
 }

@@ -91,6 +91,10 @@ bool selecting_epilogue(const Kernel& k) {
   return false;
 }
 
+// Below this many operations a matmul's operands stay in cache anyway and the copy of a
+// packed strip is not repaid.
+constexpr int64_t kPackOps = int64_t{1} << 24;
+
 LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
   const Shape& S = value->shape;
   LoweringOptions opt;
@@ -154,6 +158,12 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
     for (int d = 0; d < static_cast<int>(S.size()); ++d)
       if (d != wide) opt.loop_order.push_back(d);
   }
+  // A large matmul reads the wide axis's operand strip from a packed copy (see plan_pack):
+  // a strip read in place walks one row of memory per reduction step, each on its own page.
+  const bool matmul = matmul_axes(trial, reuse).first >= 0;
+  if (matmul && wide >= 0 && opt.upcast[wide] >= 16 && trial.top_reduces_.size() == 1 &&
+      plain.kernel.ops_estimate >= kPackOps)
+    opt.stage_chunk = reduce_length(trial.top_reduces_[0]);
   // A reduction over a contiguous run (row sums, norms, softmax, dot products of a small
   // tile) gets 16 independent partial accumulators: one vector register instead of a serial
   // chain of scalar adds or NaN-propagating maxes.

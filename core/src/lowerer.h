@@ -92,6 +92,20 @@ class Lowerer {
   int from_max_key(int key);  // and back
   int flip_negative_magnitudes(int bits);
 
+  // lower_pack.cpp: the loops form's staged factor (a packed strip, see LoweringOptions::stage_chunk).
+  struct Pack {
+    Node* reduce = nullptr;
+    int factor = -1;         // which source of the reduced product is staged
+    std::vector<int> axes;   // output axes it depends on (its strip spans their register tile)
+    std::vector<int> reuse;  // output axes along which the other factor moves and this one does not
+    int64_t tile = 1;        // strip positions per reduction step
+    int array = -1;          // the local array, once copied
+  };
+  Pack pack_;
+  void plan_pack(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order);
+  void pack_when_open(const std::vector<bool>& opened, const std::vector<int64_t>& up);
+  void reduce_packed(Node* r, Accs& accs, const std::vector<int64_t>& up);
+
   // lower_online.cpp: a maximum and a sum that reads it, in one pass; both read at the same
   // contexts (maxes[a] and sums[a] belong to one tile register).
   void reduce_online(Node* max, Node* sum, Accs& maxes, Accs& sums, double rate, int64_t lanes, int64_t split);

@@ -92,7 +92,7 @@ LoopShape loop_shape(const Kernel& k) {
     shape.outputs += in.op == IOp::Store && !in.local;
     shape.transcendental |= open_reductions > 0 && in.op == IOp::Alu && (in.alu == Op::Exp2 || in.alu == Op::Log2 || in.alu == Op::Sin);
     shape.bounded |= open_reductions > 0 && (in.op == IOp::Load || in.op == IOp::Const) && !in.valid.empty();
-    if (!open.empty() && open.back()->reduction && in.op == IOp::Load && !in.local) {
+    if (!open.empty() && open.back()->reduction && in.op == IOp::Load) {
       reduction_loads = true;
       shape.dot_products &= expr_coefficient(in.index, open.back()->var) == 1;
     }
@@ -197,7 +197,10 @@ std::string CDialect::bitcast(DType from, DType to, const std::string& x) const 
 }
 
 std::string CDialect::special(SpecialId) const { throw Error("this dialect has no work-groups"); }
-std::string CDialect::local_array(DType, const std::string&, int64_t) const { throw Error("this dialect has no local memory"); }
+// C: a thread's own array on its stack (a packed strip of the loops form).
+std::string CDialect::local_array(DType dtype, const std::string& name, int64_t elements) const {
+  return type(dtype) + " " + name + "[" + std::to_string(elements) + "] __attribute__((aligned(64)));";
+}
 std::string CDialect::barrier() const { throw Error("this dialect has no barriers"); }
 std::string CDialect::vector_load(const std::string&, const std::string&, bool) const { throw Error("this dialect has no vector types"); }
 std::string CDialect::vector_store(const std::string&, const std::string&, bool, const std::string&) const {

@@ -65,6 +65,11 @@ CCompiler::CCompiler() {
   // -fno-math-errno lets sqrtf and friends inline; no flag here changes IEEE results except
   // contraction of a*b+c into FMA, which only makes them more accurate.
   flags_ = "-O3 -march=native -fPIC -shared -std=gnu11 -fno-math-errno -fno-trapping-math -fno-plt";
+  // GCC keeps 256-bit vectors on AVX-512 processors unless asked: the register tiles are sized
+  // for 32 registers of 16 floats (docs/codegen.md has the measurements).
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) flags_ += " -mprefer-vector-width=512";
+#endif
   if (const char* extra = std::getenv("LATHE_CFLAGS")) flags_ += std::string(" ") + extra;
   identity_ = run_capture("'" + cc_ + "' --version 2>/dev/null | head -n 1") + flags_ + cpu_model();
   cache_dir_ = lathe::cache_dir("cpu");

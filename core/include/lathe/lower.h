@@ -22,8 +22,10 @@ struct LoweringOptions {
   // Work-items of a group that split each reduction between them, combining their partial
   // results through local memory (a grouped reduction); 1: none.
   int64_t group_reduce = 1;
-  // Reductions of a product run in chunks of this many iterations, both factors first copied
-  // into local memory by the whole group (a tiled matmul); 0: factors are read from memory.
+  // Reductions of a product read staged factors from local memory; 0: factors are read from
+  // memory. Work-groups: chunks of this many iterations, both factors copied by the whole group
+  // (a tiled matmul). Loops form: the whole reduction (this must be its length), the factor
+  // that the inner output loops reuse copied once its own output loops are open (a packed strip).
   int64_t stage_chunk = 0;
   // Partial accumulators along the innermost reduced axis (loops form): independent chains a
   // C compiler vectorizes, combined by a tree after the loop; 1: one chain.
