@@ -385,3 +385,54 @@ TEST_P(WorkGroups, ElementwiseEpiloguesJoinTheirMatmuls) {
 
 }  // namespace
 }  // namespace lathe::test
+
+namespace lathe::test {
+namespace {
+
+// Loops form (cpu): a matmul factor reused by the inner output loops is read from a packed
+// strip: plain, transposed, batched, and the rows' factor when the rows' loop comes first,
+// against float64; a chunk other than the reduction's length, or a strip of fewer than four
+// positions, packs nothing.
+TEST_P(WorkGroups, PackedStripsAgree) {
+  if (has_groups()) GTEST_SKIP() << "work-groups stage through local memory instead on " << GetParam();
+  ref::Array a = ref::random({64, 96}, rng), b = ref::random({96, 128}, rng), bt = ref::random({128, 96}, rng);
+  ref::Array ba = ref::random({3, 16, 96}, rng), bb = ref::random({3, 96, 64}, rng);
+  auto options = [](std::vector<int64_t> upcast, std::vector<int> order, int64_t chunk) {
+    LoweringOptions o;
+    o.upcast = std::move(upcast);
+    o.loop_order = std::move(order);
+    o.stage_chunk = chunk;
+    return o;
+  };
+  struct Case {
+    const char* what;
+    Tensor t;
+    ref::Array want;
+    LoweringOptions opt;
+    int strips;
+  };
+  ref::Array batched{{3, 16, 64}, {}};
+  for (int64_t n = 0; n < 3; ++n) {
+    ref::Array x{{16, 96}, {ba.v.begin() + n * 16 * 96, ba.v.begin() + (n + 1) * 16 * 96}};
+    ref::Array y{{96, 64}, {bb.v.begin() + n * 96 * 64, bb.v.begin() + (n + 1) * 96 * 64}};
+    ref::Array m = ref::matmul(x, y);
+    batched.v.insert(batched.v.end(), m.v.begin(), m.v.end());
+  }
+  std::vector<Case> cases = {
+      {"plain", input(a).matmul(input(b)), ref::matmul(a, b), options({4, 32}, {1, 0}, 96), 1},
+      {"transposed", input(a).matmul(input(bt).transpose(0, 1)), ref::matmul(a, ref::permute(bt, {1, 0})),
+       options({4, 16}, {1, 0}, 96), 1},
+      {"batched", input(ba).matmul(input(bb)), batched, options({1, 2, 16}, {0, 2, 1}, 96), 1},
+      {"rows first", input(a).matmul(input(b)), ref::matmul(a, b), options({4, 32}, {0, 1}, 96), 1},
+      {"narrow tile", input(a).matmul(input(b)), ref::matmul(a, b), options({2, 2}, {1, 0}, 96), 0},
+      {"other chunk", input(a).matmul(input(b)), ref::matmul(a, b), options({4, 32}, {1, 0}, 16), 0},
+  };
+  for (Case& c : cases) {
+    Lowered l = lowered(c.t, &c.opt);
+    EXPECT_EQ(count(l.lk.kernel, IOp::DefineLocal), c.strips) << c.what << "\n" << kernel_ir_text(l.lk.kernel);
+    EXPECT_TRUE(near(l.run(), c.want, dot_tol(96))) << c.what << "\n" << kernel_ir_text(l.lk.kernel);
+  }
+}
+
+}  // namespace
+}  // namespace lathe::test
