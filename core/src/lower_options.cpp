@@ -141,6 +141,14 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   // Without reuse, a reduction whose per-step operand is contiguous along an output axis (a
   // column sum) still gains from computing 16 neighbouring outputs at once: vector loads.
   if (wide < 0 && narrow < 0) wide = reuse.stream_axis;
+  // A large matmul whose operands both run along the reduction (x @ W^T) packs the innermost
+  // axis's operand into a strip instead: the copy transposes it, and the tile is a plain one.
+  const bool matmul = matmul_axes(trial, reuse).first >= 0;
+  const bool packable = matmul && trial.top_reduces_.size() == 1 && plain.kernel.ops_estimate >= kPackOps;
+  if (wide < 0 && narrow >= 0 && packable) {
+    wide = reuse.tile_axes[0];
+    narrow = reuse.tile_axes[1];
+  }
   pick(wide, {32, 16, 8, 4}, 1);
   // No operand contiguous along an output axis (x @ W^T with W stored [out, in]: both run along
   // the reduction): four dot products at a time, vectorized along the reduction itself.
@@ -160,9 +168,7 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   }
   // A large matmul reads the wide axis's operand strip from a packed copy (see plan_pack):
   // a strip read in place walks one row of memory per reduction step, each on its own page.
-  const bool matmul = matmul_axes(trial, reuse).first >= 0;
-  if (matmul && wide >= 0 && opt.upcast[wide] >= 16 && trial.top_reduces_.size() == 1 &&
-      plain.kernel.ops_estimate >= kPackOps)
+  if (packable && wide >= 0 && opt.upcast[wide] >= 16)
     opt.stage_chunk = reduce_length(trial.top_reduces_[0]);
   // A reduction over a contiguous run (row sums, norms, softmax, dot products of a small
   // tile) gets 16 independent partial accumulators: one vector register instead of a serial
