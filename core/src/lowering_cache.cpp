@@ -1,11 +1,15 @@
 #include "lowering_cache.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 
 #include "lathe/lower.h"
 #include "lathe/render.h"
+#include "lathe/runtime.h"
+#include "launch.h"
 #include "search.h"
 
 namespace lathe {
@@ -127,9 +131,10 @@ Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& i
     if (it != cache.end()) out.entry = &it->second;
   }
   if (!out.entry) {
-    LoweringOptions options = default_options(value, input_of, device);
-    if (search_width() > 0 && outs.size() == 1) options = search_options(value, outs[0].second, input_of, dev, f.signature, options);
-    LoweredKernel lk = lower_kernel(outs, input_of, options);
+    Opts opts = heuristic_opts(value, input_of, device);
+    if (search_width() > 0) opts = search_opts(outs, input_of, dev, f.signature, opts);
+    LoweredKernel lk = lower_kernel(outs, input_of, apply_opts(opts, value, device));
+    if (debug_level() >= 2) debug_log().info("kernel {}: {}", lk.kernel.name, opts_text(opts));
     CachedLowering c{std::move(lk.kernel), {}, {}, {}};
     for (size_t p = outs.size(); p < lk.params.size(); ++p)
       c.param_input.push_back(static_cast<int>(std::find(f.inputs.begin(), f.inputs.end(), lk.params[p]) - f.inputs.begin()));

@@ -1,25 +1,23 @@
-// LATHE_SEARCH=N: instead of taking the heuristics' options for a new kernel, time real
-// launches of candidate option sets on scratch buffers and keep the fastest. A beam of width
-// N starts at the heuristics' choice and explores single changes (tile factors, work-group
-// shape, staging chunk, reduction lanes) for two rounds. Winners are cached on disk by the
-// kernel's structure and the device, so a second run starts fast.
+// LATHE_SEARCH=N: instead of taking the heuristics' actions for a new kernel, time real
+// launches of candidate action lists (opt.h) on scratch buffers and keep the fastest. A beam of
+// width N starts at the heuristics' list and explores single changes (an amount doubled or
+// halved, an action dropped or added) for two rounds, for kernels of one output or several.
+// Winners are cached on disk, as action lists, by the kernel's structure and the device.
 #pragma once
 #include <functional>
 #include <string>
 
 #include "lathe/device.h"
 #include "lathe/lower.h"
+#include "lowering_cache.h"
+#include "opt.h"
 
 namespace lathe {
 
 int search_width();  // LATHE_SEARCH, 0 when unset
 
 // `key` identifies the kernel's structure (the lowering cache's fragment signature).
-LoweringOptions search_options(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of, Device* device,
-                               const std::string& key, const LoweringOptions& heuristic, int width = search_width());
-
-// Text form of options for the cache file and logs, and back.
-std::string options_text(const LoweringOptions& o);
-bool parse_options(const std::string& text, LoweringOptions& o);
+Opts search_opts(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of, Device* device, const std::string& key,
+                 const Opts& heuristic, int width = search_width());
 
 }  // namespace lathe
