@@ -4,7 +4,7 @@
 // that the lowered pair reads its input once however its reduction is split or grouped.
 #include <cmath>
 
-#include "../core/src/online_softmax.h"
+#include "../core/src/codegen/online_softmax.h"
 #include "lathe/lower.h"
 #include "lathe/ops/nn.h"
 #include "lathe/runtime.h"

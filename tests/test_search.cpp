@@ -6,7 +6,7 @@
 #include <fstream>
 #include <set>
 
-#include "../core/src/search.h"
+#include "../core/src/codegen/search.h"
 #include "lathe/runtime.h"
 #include "test_util.h"
 

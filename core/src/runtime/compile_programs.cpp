@@ -1,3 +1,4 @@
+// Compiling the new kernels of a schedule, in batches, on a thread per core.
 #include "compile_programs.h"
 
 #include <spdlog/spdlog.h>

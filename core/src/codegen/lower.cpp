@@ -1,3 +1,4 @@
+// Lowering: the walk from a kernel's graph fragment to kernel IR: loops, register tiles, epilogues, stores.
 #include <algorithm>
 #include <cstring>
 #include <limits>

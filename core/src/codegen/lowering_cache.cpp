@@ -1,3 +1,4 @@
+// Lowered kernels cached by the structure of their graph fragment, with the actions chosen for them.
 #include "lowering_cache.h"
 
 #include <spdlog/spdlog.h>
@@ -9,7 +10,7 @@
 #include "lathe/lower.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
-#include "launch.h"
+#include "base/debug.h"
 #include "search.h"
 
 namespace lathe {

@@ -1,3 +1,4 @@
+// Graph nodes: construction, shape rules of each op, and their names.
 #include "lathe/graph.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Element types: names, sizes, promotion and host conversions.
 #include "lathe/dtype.h"
 
 #include <cstring>

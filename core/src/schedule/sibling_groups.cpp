@@ -1,10 +1,11 @@
+// Kernel joins: reductions of one structure, row kernels and epilogues that share one kernel.
 #include "sibling_groups.h"
 
 #include <set>
 
 #include "lathe/device.h"
 #include "lathe/lower.h"
-#include "online_softmax.h"
+#include "codegen/online_softmax.h"
 
 namespace lathe {
 

@@ -1,3 +1,4 @@
+// Buffers: device memory of one tensor, allocated on first use, copied to and from the host.
 #include "lathe/buffer.h"
 
 #include "lathe/device.h"

@@ -1,3 +1,4 @@
+// Runs of four float32 accesses that render as one 128-bit load or store.
 #include "lathe/vector_access.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The C-family renderer: kernel IR to C source, with the C dialect's spelling.
 #include "lathe/render.h"
 
 #include <cmath>

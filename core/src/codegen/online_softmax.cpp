@@ -1,3 +1,4 @@
+// The online softmax rule: which sums read a maximum only through exp2, so both run in one pass.
 #include "online_softmax.h"
 
 #include <cmath>

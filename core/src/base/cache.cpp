@@ -1,3 +1,4 @@
+// Where lathe keeps files between runs (LATHE_CACHE_DIR), content hashes and atomic writes.
 #include "lathe/cache.h"
 
 #include <unistd.h>

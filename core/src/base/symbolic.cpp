@@ -1,3 +1,4 @@
+// Index expressions: construction, canonical affine form and simplification.
 #include "lathe/symbolic.h"
 
 #include <algorithm>

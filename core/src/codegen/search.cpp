@@ -1,3 +1,4 @@
+// LATHE_SEARCH: a beam over action lists timed on the device, the winners cached on disk.
 #include "search.h"
 
 #include <optional>

@@ -1,3 +1,4 @@
+// Plugin loading: finds backend libraries, checks their ABI, probes and creates their devices.
 #include "lathe/backends.h"
 
 #include <boost/dll/runtime_symbol_info.hpp>

@@ -1,3 +1,4 @@
+// Memory planning inside one realize: buffers given back after their last reader.
 #include "memory_plan.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The OpenCL C dialect of the renderer.
 #include "lathe/render_opencl.h"
 
 #include "lathe/error.h"

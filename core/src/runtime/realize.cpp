@@ -1,5 +1,4 @@
 // Realizing the graph: schedule it, lower and compile what is new (cached), and run it.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,38 +13,16 @@
 #include "lathe/runtime.h"
 #include "compile_programs.h"
 #include "launch.h"
-#include "lowering_cache.h"
-#include "memory_plan.h"
+#include "codegen/lowering_cache.h"
+#include "schedule/memory_plan.h"
 #include "recording.h"
-#include "sibling_groups.h"
+#include "schedule/sibling_groups.h"
 
 namespace lathe {
-
-RuntimeStats& runtime_stats() {
-  static RuntimeStats stats;
-  return stats;
-}
 
 Recording*& active_recording() {
   static Recording* recording = nullptr;
   return recording;
-}
-
-int debug_level() {
-  static int level = [] {
-    const char* v = std::getenv("LATHE_DEBUG");
-    return v ? std::atoi(v) : 0;
-  }();
-  return level;
-}
-
-// LATHE_DEBUG output goes to stderr, leaving stdout to the program's own results.
-spdlog::logger& debug_log() {
-  static std::shared_ptr<spdlog::logger> log = [] {
-    auto l = spdlog::get("lathe.debug");
-    return l ? l : spdlog::stderr_color_mt("lathe.debug");
-  }();
-  return *log;
 }
 
 namespace {

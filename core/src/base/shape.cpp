@@ -1,3 +1,4 @@
+// Shapes: element counts, contiguous strides and their text form.
 #include "lathe/shape.h"
 
 #include "lathe/error.h"

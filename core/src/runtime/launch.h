@@ -3,17 +3,11 @@
 #pragma once
 #include <vector>
 
+#include "base/debug.h"
 #include "lathe/buffer.h"
 #include "lathe/device.h"
 
-namespace spdlog {
-class logger;
-}
-
 namespace lathe {
-
-// LATHE_DEBUG output (stderr).
-spdlog::logger& debug_log();
 
 // Runs a compiled kernel on buffer handles (its output first). `timed`, or at LATHE_DEBUG >= 1,
 // it waits for the kernel and returns its device time (at LATHE_DEBUG >= 1 also logs it).

@@ -1,3 +1,4 @@
+// Kernel IR: the text form of a kernel (for logs, tests and the lowering cache key).
 #include "lathe/kernel.h"
 
 #include <sstream>

@@ -1,3 +1,4 @@
+// Step capture: a training step recorded once as kernel launches, then replayed.
 #include "lathe/capture.h"
 
 #include <spdlog/spdlog.h>
@@ -9,8 +10,8 @@
 
 #include "lathe/buffer.h"
 #include "lathe/runtime.h"
-#include "launch.h"
-#include "recording.h"
+#include "runtime/launch.h"
+#include "runtime/recording.h"
 
 namespace lathe {
 namespace {
