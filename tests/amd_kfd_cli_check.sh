@@ -28,3 +28,12 @@ worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))
 assert len(a) == len(b) == 20 and worst < 1e-4, worst
 print("amd_kfd (test driver) follows cpu over 20 steps: largest relative loss difference %.2e" % worst)
 PY
+# The test driver is test support beside the plugin: without it, asking for it says where it was looked for.
+plugin="$(dirname "$lathe")/../lib/lathe/plugins/lathe_amd_kfd.so"
+mkdir alone && cp "$plugin" alone/
+if LATHE_PLUGIN_PATH="$work/alone" LATHE_AMD_KFD_DRIVER=test "$lathe" train "${small[@]}" --set checkpoint.dir=none \
+     --set backend.name=amd_kfd > alone.out 2>&1; then
+  echo "training on the test driver without its library succeeded"; exit 1
+fi
+grep -q "amd_kfd_test_driver.so" alone.out || { cat alone.out; exit 1; }
+echo "without its library the test driver is refused: $(grep -o 'needs [^,]*' alone.out | head -1)"

@@ -1,7 +1,7 @@
 // The amd_kfd backend: kernels rendered in the AMDGPU dialect, compiled to code objects with
 // clang/lld, loaded by our own ELF loader and dispatched on an AQL queue created through the
 // KFD; no ROCm runtime. With LATHE_AMD_KFD_DRIVER=test (or the option driver = "test") the
-// same code runs against TestDriver, a KFD without a GPU (see test_driver.h).
+// same code runs against the test driver, a KFD without a GPU (test support: see driver.h).
 #include <unistd.h>
 
 #include <boost/dll/alias.hpp>
@@ -12,14 +12,13 @@
 #include <fstream>
 #include <mutex>
 
-#include "../cpu/cpu_compiler.h"
 #include "amdgpu_dialect.h"
 #include "code_object.h"
 #include "kfd_gpu.h"
 #include "lathe/cache.h"
 #include "lathe/device.h"
 #include "lathe/error.h"
-#include "test_driver.h"
+#include "driver.h"
 
 namespace lathe::amd {
 namespace {
@@ -68,13 +67,8 @@ class AmdDevice : public Device {
       else if (k != "driver")
         throw Error("amd_kfd: unknown option '" + k + "' (known: driver = \"kfd\" or \"test\", clang, lld, target such as \"gfx950\")");
     }
-    if (test_mode(options)) {
-      auto td = std::make_unique<TestDriver>();
-      test_ = td.get();
-      driver_ = std::move(td);
-    } else {
-      driver_ = system_driver();
-    }
+    driver_ = test_mode(options) ? test_driver() : system_driver();
+    twins_ = driver_->runs_twins();
     std::vector<GpuNode> nodes = read_topology(driver_->topology_root());
     if (index < 0 || index >= static_cast<int>(nodes.size()))
       throw Error("amd_kfd: device index " + std::to_string(index) + " is out of range; " + std::to_string(nodes.size()) + " GPU(s) found");
@@ -87,8 +81,8 @@ class AmdDevice : public Device {
     info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32};
     info_.parallel_all_outer_loops = true;
     // CPU twins run one work-item at a time: no work-groups against the test driver.
-    info_.max_local_size = test_ ? 1 : kFlatGroupSize;
-    info_.local_memory_bytes = test_ ? 0 : int64_t{n.lds_size_kb} * 1024;
+    info_.max_local_size = twins_ ? 1 : kFlatGroupSize;
+    info_.local_memory_bytes = twins_ ? 0 : int64_t{n.lds_size_kb} * 1024;
     kernargs_ = gpu_->alloc(kKernargBytes, MemoryKind::Gtt, true);
     staging_ = gpu_->alloc(kStagingBytes, MemoryKind::Gtt, true);
     blit_ = build(R"(__kernel void lathe_copy(__global uint* dst, __global const uint* src, ulong words) {
@@ -141,14 +135,8 @@ class AmdDevice : public Device {
     uint32_t items = kernel.local_size > 0 ? static_cast<uint32_t>(kernel.global_size)
                                            : static_cast<uint32_t>((std::max<int64_t>(1, kernel.global_size) + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
     uint16_t group = static_cast<uint16_t>(kernel.local_size > 0 ? kernel.local_size : kFlatGroupSize);
-    TestDriver::Twin twin;
-    if (test_) {
-      // The CPU twin: the same IR rendered in C and built with the system compiler.
-      std::string c_source = render_c_family(kernel, c_dialect_);
-      cpu::KernelFn fn = twin_compiler().build(c_source, kernel.name);
-      int64_t n = std::max<int64_t>(1, kernel.global_size);
-      twin = [fn, n](const std::vector<void*>& a, const uint8_t*, uint64_t) { fn(const_cast<void**>(a.data()), 0, n); };
-    }
+    Twin twin;  // on a driver without a GPU: the same IR rendered in C
+    if (twins_) twin = driver_->c_twin(render_c_family(kernel, c_dialect_), kernel.name, std::max<int64_t>(1, kernel.global_size));
     return build(source, kernel.name, static_cast<int>(kernel.params.size()), items, twin, group);
   }
   void synchronize() override { gpu_->wait_idle(); }
@@ -170,13 +158,8 @@ class AmdDevice : public Device {
   static uint32_t copy_items(size_t bytes) {
     return static_cast<uint32_t>(((bytes + 3) / 4 + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
   }
-  cpu::CCompiler& twin_compiler() {
-    std::call_once(twin_once_, [&] { twin_compiler_ = std::make_unique<cpu::CCompiler>(); });
-    return *twin_compiler_;
-  }
-
   std::unique_ptr<AmdProgram> build(const std::string& source, const std::string& name, int pointer_args, uint32_t items,
-                                    TestDriver::Twin twin, uint16_t group = kFlatGroupSize) {
+                                    Twin twin, uint16_t group = kFlatGroupSize) {
     std::vector<uint8_t> elf = cached_code_object(source);
     CodeObject co = read_code_object(elf);
     const KernelInfo& k = co.kernel(name);
@@ -186,7 +169,7 @@ class AmdDevice : public Device {
     GpuMemory code = gpu_->alloc(co.image.size(), MemoryKind::Gtt, true, true);
     std::vector<uint8_t> placed = co.placed_at(code.va);
     std::memcpy(code.host, placed.data(), placed.size());
-    if (test_) test_->register_twin(co, name, pointer_args, std::move(twin));
+    if (twins_) driver_->register_twin(co, name, pointer_args, std::move(twin));
     return std::make_unique<AmdProgram>(*this, code, k, source, pointer_args, items, group);
   }
 
@@ -209,7 +192,7 @@ class AmdDevice : public Device {
   }
 
   std::unique_ptr<Driver> driver_;
-  TestDriver* test_ = nullptr;
+  bool twins_ = false;  // the driver runs kernels as CPU twins (the test driver)
   std::unique_ptr<KfdGpu> gpu_;
   Toolchain tools_;
   std::string target_override_;
@@ -219,8 +202,6 @@ class AmdDevice : public Device {
   std::unique_ptr<AmdProgram> blit_;
   AmdgpuDialect dialect_;
   CDialect c_dialect_;
-  std::once_flag twin_once_;
-  std::unique_ptr<cpu::CCompiler> twin_compiler_;
 };
 
 void AmdProgram::launch(const std::vector<uint64_t>& words, uint32_t work_items) {

@@ -1,15 +1,26 @@
 // The one narrow boundary between the amd_kfd backend and the kernel: every system call the
 // backend makes (open, ioctl, mmap, munmap, close) goes through a Driver, and the topology is
-// read from its sysfs root. system_driver() is the real thing; TestDriver (test_driver.h)
-// keeps a KFD's state and checks every argument the way the kernel does, without a GPU.
+// read from its sysfs root. system_driver() is the real thing; TestDriver (test_driver.h, test
+// support in a library of its own, loaded by test_driver() only when asked for) keeps a KFD's
+// state and checks every argument the way the kernel does, without a GPU.
 #pragma once
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace lathe::amd {
+
+struct CodeObject;
+
+// A kernel's stand-in on a driver without a GPU: it gets the pointer arguments read from the
+// kernarg segment (already translated), the kernarg segment itself (for scalar arguments) and
+// the grid size in work-items.
+using Twin = std::function<void(const std::vector<void*>& args, const uint8_t* kernarg, uint64_t work_items)>;
 
 class Driver {
  public:
@@ -22,8 +33,27 @@ class Driver {
   virtual std::string topology_root() const = 0;
   virtual std::string name() const = 0;  // for messages: "kfd" or "test driver"
   virtual std::string fault() const { return ""; }  // what went wrong on the device side, if known
+
+  // Drivers without a GPU run each kernel as a twin registered under its code object. The
+  // backend hands over the kernel's C rendering (a function `name(void** bufs, long begin,
+  // long end)` over work-items [begin, end)); the real driver needs none.
+  virtual bool runs_twins() const { return false; }
+  virtual Twin c_twin(const std::string& c_source, const std::string& name, int64_t work_items) {
+    (void)c_source, (void)name, (void)work_items;
+    return {};
+  }
+  virtual void register_twin(const CodeObject& code, const std::string& kernel, int pointer_args, Twin twin) {
+    (void)code, (void)kernel, (void)pointer_args, (void)twin;
+  }
 };
 
 std::unique_ptr<Driver> system_driver();
+
+// The test driver, from amd_kfd_test_driver.so beside the plugin (an Error that says where it
+// was looked for when it is not there).
+std::unique_ptr<Driver> test_driver();
+
+// The test support library's entry point: a new TestDriver.
+extern "C" Driver* lathe_amd_kfd_new_test_driver();
 
 }  // namespace lathe::amd

@@ -1,11 +1,16 @@
+// The drivers the backend opens: the amdgpu kernel driver itself, or the test driver, which
+// lives in a library of its own beside the plugin and is loaded only when asked for.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 
 #include "driver.h"
+#include "lathe/error.h"
 
 namespace lathe::amd {
 namespace {
@@ -34,5 +39,21 @@ class SystemDriver : public Driver {
 }  // namespace
 
 std::unique_ptr<Driver> system_driver() { return std::make_unique<SystemDriver>(); }
+
+std::unique_ptr<Driver> test_driver() {
+  // Beside the library this function is in (the plugin, or a test program's own folder).
+  Dl_info self{};
+  std::string dir = ".";
+  if (dladdr(reinterpret_cast<void*>(&test_driver), &self) && self.dli_fname)
+    dir = std::filesystem::path(self.dli_fname).parent_path().string();
+  const std::string path = dir + "/amd_kfd_test_driver.so";
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    throw Error("amd_kfd: the test driver (LATHE_AMD_KFD_DRIVER=test) needs " + path + ", built and installed with the plugin: " +
+                dlerror());
+  auto make = reinterpret_cast<Driver* (*)()>(dlsym(lib, "lathe_amd_kfd_new_test_driver"));
+  if (!make) throw Error("amd_kfd: " + path + " does not export lathe_amd_kfd_new_test_driver; rebuild it with this plugin");
+  return std::unique_ptr<Driver>(make());  // the library stays loaded: its code runs the driver
+}
 
 }  // namespace lathe::amd

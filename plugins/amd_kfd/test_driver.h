@@ -30,10 +30,6 @@ namespace lathe::amd {
 
 class TestDriver : public Driver {
  public:
-  // A twin gets the pointer arguments from the kernarg segment (already translated), the
-  // kernarg segment itself (for scalar arguments) and the grid size in work-items.
-  using Twin = std::function<void(const std::vector<void*>& args, const uint8_t* kernarg, uint64_t work_items)>;
-
   TestDriver();
   ~TestDriver() override;
 
@@ -46,7 +42,10 @@ class TestDriver : public Driver {
   std::string name() const override { return "test driver"; }
 
   // `pointer_args` 8-byte kernel arguments are passed to the twin as host pointers.
-  void register_twin(const CodeObject& code, const std::string& kernel, int pointer_args, Twin twin);
+  bool runs_twins() const override { return true; }
+  void register_twin(const CodeObject& code, const std::string& kernel, int pointer_args, Twin twin) override;
+  // The C rendering built with the system C compiler (the cpu backend's compiler wrapper).
+  Twin c_twin(const std::string& c_source, const std::string& name, int64_t work_items) override;
 
   // What the driver saw, for tests.
   struct Stats {
