@@ -135,8 +135,8 @@ class AmdDevice : public Device {
     uint32_t items = kernel.local_size > 0 ? static_cast<uint32_t>(kernel.global_size)
                                            : static_cast<uint32_t>((std::max<int64_t>(1, kernel.global_size) + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
     uint16_t group = static_cast<uint16_t>(kernel.local_size > 0 ? kernel.local_size : kFlatGroupSize);
-    Twin twin;  // on a driver without a GPU: the same IR rendered in C
-    if (twins_) twin = driver_->c_twin(render_c_family(kernel, c_dialect_), kernel.name, std::max<int64_t>(1, kernel.global_size));
+    Twin twin;  // on a driver without a GPU: the same IR run on the CPU
+    if (twins_) twin = driver_->kernel_twin(kernel);
     return build(source, kernel.name, static_cast<int>(kernel.params.size()), items, twin, group);
   }
   void synchronize() override { gpu_->wait_idle(); }
@@ -201,7 +201,6 @@ class AmdDevice : public Device {
   size_t next_kernarg_ = 0;
   std::unique_ptr<AmdProgram> blit_;
   AmdgpuDialect dialect_;
-  CDialect c_dialect_;
 };
 
 void AmdProgram::launch(const std::vector<uint64_t>& words, uint32_t work_items) {

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "lathe/kernel.h"
+
 namespace lathe::amd {
 
 struct CodeObject;
@@ -34,12 +36,11 @@ class Driver {
   virtual std::string name() const = 0;  // for messages: "kfd" or "test driver"
   virtual std::string fault() const { return ""; }  // what went wrong on the device side, if known
 
-  // Drivers without a GPU run each kernel as a twin registered under its code object. The
-  // backend hands over the kernel's C rendering (a function `name(void** bufs, long begin,
-  // long end)` over work-items [begin, end)); the real driver needs none.
+  // Drivers without a GPU run each kernel as a twin registered under its code object, made
+  // from the kernel's IR; the real driver needs none.
   virtual bool runs_twins() const { return false; }
-  virtual Twin c_twin(const std::string& c_source, const std::string& name, int64_t work_items) {
-    (void)c_source, (void)name, (void)work_items;
+  virtual Twin kernel_twin(const Kernel& kernel) {
+    (void)kernel;
     return {};
   }
   virtual void register_twin(const CodeObject& code, const std::string& kernel, int pointer_args, Twin twin) {

@@ -44,8 +44,8 @@ class TestDriver : public Driver {
   // `pointer_args` 8-byte kernel arguments are passed to the twin as host pointers.
   bool runs_twins() const override { return true; }
   void register_twin(const CodeObject& code, const std::string& kernel, int pointer_args, Twin twin) override;
-  // The C rendering built with the system C compiler (the cpu backend's compiler wrapper).
-  Twin c_twin(const std::string& c_source, const std::string& name, int64_t work_items) override;
+  // The kernel rendered in the cpu backend's C dialect and built with its C compiler wrapper.
+  Twin kernel_twin(const Kernel& kernel) override;
 
   // What the driver saw, for tests.
   struct Stats {

@@ -14,6 +14,7 @@
 #include "lathe/device.h"
 #include "lathe/error.h"
 #include "lathe/render.h"
+#include "cpu_dialect.h"
 #include "thread_pool.h"
 
 namespace lathe::cpu {
@@ -147,7 +148,7 @@ class CpuDevice : public Device {
   size_t cached_bytes_ = 0, live_bytes_ = 0, limit_ = 0;
   ThreadPool pool_;
   CCompiler compiler_;
-  CDialect dialect_;
+  CpuDialect dialect_;
 };
 
 uint32_t abi_version() { return kPluginAbiVersion; }
