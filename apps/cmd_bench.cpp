@@ -22,7 +22,6 @@
 #include "train/train_step.h"
 #include "lathe/backends.h"
 #include "lathe/device.h"
-#include "lathe/lower.h"
 #include "lathe/runtime.h"
 #include "lathe/models/llama.h"
 #include "lathe/ops/attention.h"
@@ -188,13 +187,9 @@ void bench_issue(Device* device) {
       xs.push_back(Tensor::rand({1024}, DType::Float32, device).realize());
       y = y.defined() ? y + xs.back() : xs.back() * 1.0;
     }
-    std::vector<ScheduleItem> items = create_schedule({y.node().get()});
-    Node* self = items.at(0).node;
-    auto input_of = [self](Node* n) -> Buffer* { return n == self ? nullptr : n->buffer.get(); };
-    LoweredKernel lk = lower_kernel(items[0].value, items[0].output.get(), input_of, default_options(items[0].value, input_of, device->info()));
-    auto program = device->compile(lk.kernel);
-    std::vector<void*> handles;
-    for (Buffer* b : lk.params) handles.push_back(b->handle());
+    PreparedKernel kernel = prepare_kernel(y.node().get());
+    Program* program = kernel.program.get();
+    const std::vector<void*>& handles = kernel.handles;
     const int launches = 2000;
     program->run(handles, false);
     device->synchronize();

@@ -18,9 +18,10 @@
 #include "kfd_gpu.h"
 #include "lathe/backends.h"
 #include "lathe/error.h"
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 #include "lathe/runtime.h"
 #include "lathe/tensor.h"
+#include "schedule/schedule.h"
 #include "test_driver.h"
 #include "topology.h"
 

@@ -4,10 +4,11 @@
 // that the lowered pair reads its input once however its reduction is split or grouped.
 #include <cmath>
 
-#include "../core/src/codegen/online_softmax.h"
-#include "lathe/lower.h"
+#include "codegen/online_softmax.h"
+#include "codegen/lower.h"
 #include "lathe/ops/nn.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 #include "test_util.h"
 
 namespace lathe::test {

@@ -8,6 +8,7 @@
 #include "lathe/ops/optim.h"
 #include "lathe/ops/rope.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 
 namespace lathe::test {
 namespace {

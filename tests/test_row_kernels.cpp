@@ -5,9 +5,10 @@
 #include <cmath>
 
 #include "lathe/device.h"
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 #include "test_util.h"
 
 namespace lathe::test {

@@ -1,8 +1,9 @@
 // Kernel counts on representative graphs: the fusion rules of docs/scheduler.md.
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 #include "lathe/render.h"
 #include "lathe/render_opencl.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 #include "test_util.h"
 
 namespace lathe::test {

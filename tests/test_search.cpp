@@ -6,8 +6,9 @@
 #include <fstream>
 #include <set>
 
-#include "../core/src/codegen/search.h"
+#include "codegen/search.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 #include "test_util.h"
 
 namespace lathe::test {

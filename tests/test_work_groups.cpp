@@ -2,10 +2,11 @@
 // reductions and vector access, chosen by the heuristics and forced by explicit options, each
 // against a float64 reference. On devices without work-groups the values are still checked.
 #include "lathe/device.h"
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
 #include "lathe/vector_access.h"
+#include "schedule/schedule.h"
 #include "test_util.h"
 
 namespace lathe::test {

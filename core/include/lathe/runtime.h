@@ -3,26 +3,27 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "lathe/device.h"
 #include "lathe/graph.h"
 
 namespace lathe {
 
-struct ScheduleItem {
-  enum class Kind { Kernel, Copy } kind;
-  Node* node;                      // the node this item gives a buffer
-  Node* value;                     // Kernel: the expression stored; Copy: the source node
-  std::shared_ptr<Buffer> output;
-};
-
-// Cuts the unrealized graph under `roots` into kernels following the fusion rules (see
-// docs/scheduler.md). Buffers are created but not allocated; nothing runs.
-std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots);
-
 // Schedules and runs everything needed for `roots`; afterwards each realized node holds a buffer.
 void realize_nodes(const std::vector<Node*>& roots);
+
+// The one kernel that computes `root` (whose inputs are realized), lowered and compiled as
+// realize would, with device handles of its buffers: for timing launches alone (lathe bench).
+// An Error when `root` takes more than one kernel.
+struct PreparedKernel {
+  std::unique_ptr<Program> program;
+  std::vector<void*> handles;
+  std::vector<std::shared_ptr<Buffer>> buffers;  // kept alive while the handles are used
+};
+PreparedKernel prepare_kernel(Node* root);
 
 struct RuntimeStats {
   int64_t kernels_run = 0;

@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 
 namespace lathe {
 

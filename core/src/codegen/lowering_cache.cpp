@@ -7,7 +7,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
 #include "base/debug.h"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 
 namespace lathe {
 

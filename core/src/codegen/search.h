@@ -8,7 +8,7 @@
 #include <string>
 
 #include "lathe/device.h"
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 #include "lowering_cache.h"
 #include "opt.h"
 

@@ -11,6 +11,7 @@
 #include "lathe/device.h"
 #include "lathe/error.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 #include "compile_programs.h"
 #include "launch.h"
 #include "codegen/lowering_cache.h"

@@ -19,6 +19,7 @@
 #include "lathe/device.h"
 #include "lathe/error.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 
 namespace lathe {
 namespace {

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "lathe/device.h"
-#include "lathe/lower.h"
+#include "codegen/lower.h"
 #include "codegen/online_softmax.h"
 
 namespace lathe {

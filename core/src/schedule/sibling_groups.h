@@ -8,6 +8,7 @@
 
 #include "lathe/buffer.h"
 #include "lathe/runtime.h"
+#include "schedule/schedule.h"
 
 namespace lathe {
 
