@@ -14,31 +14,35 @@
 #   scripts/device_opencl.sh profile      kernel times of one step of the `gpu` preset, largest first
 #   scripts/device_opencl.sh summary      a short table of whatever of the above ran (from $OUT)
 #   scripts/device_opencl.sh all SECS     build, conformance, bench, mlperf cold then warm, summary
+# DEVICE_SRC=dir DEVICE_BUILD=build-x run any of these on another source tree (an older commit
+# unpacked under .device/, say) built into build-x, for before/after figures in one call.
 # Results are printed and, when $OUT is set, written there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+build="$root/${DEVICE_BUILD:-build-device}"
+src="$root/${DEVICE_SRC:-.}"
 prefix="$root/build-device/prefix"  # build outputs stay on the device between calls; .device is re-carried
 out="${OUT:-$root/.device/out}"
 mkdir -p "$out" "$root/.device/icd" "$prefix"
 echo /usr/local/nvidia/lib64/libnvidia-opencl.so.1 > "$root/.device/icd/nvidia.icd"
 export OCL_ICD_VENDORS="$root/.device/icd"  # NVIDIA only; PoCL stays out of the way
 export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
-export LATHE_CACHE_DIR="$root/build-device/cache"
-lathe="$root/build-device/bin/lathe"
+export LATHE_CACHE_DIR="$build/cache"
+lathe="$build/bin/lathe"
 
 case "${1:-}" in
   build)
     mkdir -p "$prefix"
     for f in .device/debs/*.deb; do dpkg -x "$f" "$prefix"; done
-    cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix/usr" \
+    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix/usr" \
       -DOpenCL_INCLUDE_DIR="$prefix/usr/include" -DOpenCL_LIBRARY="$prefix/usr/lib/x86_64-linux-gnu/libOpenCL.so.1" > "$out/cmake.txt" 2>&1 \
       || { tail -40 "$out/cmake.txt"; exit 1; }
-    cmake --build build-device -j "$(nproc)" > "$out/build.txt" 2>&1 || { grep -E "error|Error" "$out/build.txt" | head -30; exit 1; }
+    cmake --build "$build" -j "$(nproc)" > "$out/build.txt" 2>&1 || { grep -E "error|Error" "$out/build.txt" | head -30; exit 1; }
     "$lathe" backends | tee "$out/backends.txt"
     ;;
   conformance)
-    "$root/build-device/bin/lathe_tests" --gtest_filter='*opencl*:OpenCL.*' > "$out/conformance.txt" 2>&1 || true
+    "$build/bin/lathe_tests" --gtest_filter='*opencl*:OpenCL.*' > "$out/conformance.txt" 2>&1 || true
     grep -E "^\[  (PASSED|FAILED) |tests ran|FAILED  \]" "$out/conformance.txt" | tee "$out/conformance_summary.txt"
     ;;
   bench)
@@ -73,9 +77,9 @@ case "${1:-}" in
   mlperf)
     secs="${2:-240}"
     [ "${3:-}" = "cold" ] && rm -rf "$LATHE_CACHE_DIR" ~/.nv/ComputeCache  # time to target including every compile (NVIDIA keeps a cache of its own)
-    rm -rf "$root/build-device/run_gpu"  # a fresh run, not a resumed one
+    rm -rf "$build/run_gpu"  # a fresh run, not a resumed one
     timeout "$secs" "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
-      --set checkpoint.dir="$root/build-device/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG > "$out/mlperf_lathe.txt" || true
+      --set checkpoint.dir="$build/run_gpu" --set log.every=25 --set log.plot=false 2>&1 | grep -v MLLOG > "$out/mlperf_lathe.txt" || true
     grep -E "first step|reached|step +(25|50|250|500)/|device memory" "$out/mlperf_lathe.txt" || true
     [ "${4:-}" = "notorch" ] && exit 0
     PRESET=gpu REF_OUT="$out" timeout 150 python3 .device/ref_shakespeare.py fp32 5000 .device/tinyshakespeare.txt 1.55 2>&1 | tail -8 | tee "$out/mlperf_torch.txt" || true
@@ -84,7 +88,7 @@ case "${1:-}" in
     # LATHE_DEBUG=1 times every kernel; the kernels between the step 1 and step 2 log lines
     # are step 2, compiled already (stdout line-buffered so both streams interleave in order).
     LATHE_DEBUG=1 timeout 300 stdbuf -oL "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
-      --set checkpoint.dir="$root/build-device/run_profile" --set train.steps=5 --set log.every=1 --set eval.batches=1 \
+      --set checkpoint.dir="$build/run_profile" --set train.steps=5 --set log.every=1 --set eval.batches=1 \
       --set log.plot=false > "$out/profile_raw.txt" 2>&1 || true
     python3 - "$out/profile_raw.txt" <<'PY' | tee "$out/profile.txt"
 import re, sys, collections
