@@ -38,7 +38,8 @@ std::vector<Opts> neighbours(const Opts& opts, size_t axes, bool work_groups) {
     if (o.kind == OptKind::Outer || o.kind == OptKind::Reload || o.kind == OptKind::Rows) continue;
     if (o.kind == OptKind::Stage && !work_groups) continue;  // the loops form stages whole reductions only
     for (int64_t amount : {o.amount * 2, o.amount / 2}) {
-      if (amount < 1 || amount > 256) continue;
+      const bool same_as_dropped = amount == 1 && o.kind != OptKind::Local && o.kind != OptKind::Stage;
+      if (amount < 1 || amount > 256 || same_as_dropped) continue;
       Opts changed = opts;
       changed[i].amount = amount;
       out.push_back(changed);
@@ -147,9 +148,9 @@ Opts search_opts(const Outputs& outs, const std::function<Buffer*(Node*)>& input
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   runtime_stats().search_seconds += seconds;
-  spdlog::info("search {}: {} candidates in {:.1f} s: {:.3f} ms (heuristics {:.3f} ms: {}) with {}",
-               lower_kernel(outs, input_of, apply_opts(best.second, outs[0].first, device->info())).kernel.name, timed, seconds,
-               best.first * 1e3, base * 1e3, opts_text(heuristic), opts_text(best.second));
+  spdlog::info("search {} ({} output{}): {} candidates in {:.1f} s: {:.3f} ms (heuristics {:.3f} ms: {}) with {}",
+               lower_kernel(outs, input_of, apply_opts(best.second, outs[0].first, device->info())).kernel.name, outs.size(),
+               outs.size() == 1 ? "" : "s", timed, seconds, best.first * 1e3, base * 1e3, opts_text(heuristic), opts_text(best.second));
   cache_dir("search");
   write_atomically(file.string(), opts_text(best.second) + "\n");
   return best.second;
