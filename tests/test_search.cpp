@@ -89,6 +89,8 @@ TEST(Search, SearchesKernelsOfSeveralOutputs) {
     ASSERT_NEAR(s[r], ws, 1e-4) << opts_text(found);
     ASSERT_NEAR(q[r], wq, 1e-3) << opts_text(found);
   }
+  // A tile larger than an axis is refused with an error, for several outputs as for one.
+  EXPECT_THROW(lower_kernel(outs, input_of, apply_opts({{OptKind::Upcast, 0, 128}}, items[0].value, dev->info())), Error);
   fs::remove_all(cache / "search");
 }
 
