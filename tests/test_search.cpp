@@ -124,6 +124,10 @@ TEST(Opts, TextRoundTripsAndPreconditionsAreChecked) {
   EXPECT_NE(refused({{OptKind::Local, 0, 4}}, 2, false).find("needs a device with work-groups"), std::string::npos);
   EXPECT_NE(refused({{OptKind::Rows}}, 2, true).find("needs group(N)"), std::string::npos);
   EXPECT_NE(refused({{OptKind::Reload}}, 2, true).find("loop devices only"), std::string::npos);
+  // Row kernels tile only their row (an upcast of another axis computed other values).
+  EXPECT_NE(refused({{OptKind::GroupReduce, -1, 8}, {OptKind::Rows}, {OptKind::Upcast, 0, 2}}, 2, true).find("only axis 1"),
+            std::string::npos);
+  EXPECT_EQ(refused({{OptKind::GroupReduce, -1, 8}, {OptKind::Rows}, {OptKind::Upcast, 1, 2}}, 2, true), "");
 }
 
 }  // namespace

@@ -137,6 +137,12 @@ LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool wor
     }
   }
   if (rows && out.group_reduce < 2) throw Error("optimization rows: needs group(N) with N > 1 lanes");
+  // A row kernel's group computes one row: its lanes tile only the row itself.
+  if (rows)
+    for (size_t d = 0; d + 1 < rank; ++d)
+      if (out.upcast[d] > 1 || (!out.local.empty() && out.local[d] > 1))
+        throw Error("optimization rows: a group computes one row, so only axis " + std::to_string(rank - 1) +
+                    " may be upcast (axis " + std::to_string(d) + " is)");
   out.spread_rows = rows;
   return out;
 }

@@ -2,6 +2,8 @@
 // launches of candidate action lists (opt.h) on scratch buffers and keep the fastest. A beam of
 // width N starts at the heuristics' list and explores single changes (an amount doubled or
 // halved, an action dropped or added) for two rounds, for kernels of one output or several.
+// Every candidate runs on the same scratch contents first; one whose values differ from the
+// heuristics' is reported and never chosen.
 // Winners are cached on disk, as action lists, by the kernel's structure and the device.
 #pragma once
 #include <functional>
