@@ -391,9 +391,9 @@ namespace lathe::test {
 namespace {
 
 // Loops form (cpu): a matmul factor reused by the inner output loops is read from a packed
-// strip: plain, transposed, batched, and the rows' factor when the rows' loop comes first,
-// against float64; a chunk other than the reduction's length, or a strip of fewer than four
-// positions, packs nothing.
+// strip: plain, transposed, batched, over two reduced axes, and the rows' factor when the rows'
+// loop comes first, against float64; a chunk other than the reduction's length, or a strip of
+// fewer than four positions, packs nothing.
 TEST_P(WorkGroups, PackedStripsAgree) {
   if (has_groups() || default_device()->info().parallel_all_outer_loops)
     GTEST_SKIP() << GetParam() << " runs every output in its own work-item: no loop to copy a strip once for";
@@ -420,7 +420,12 @@ TEST_P(WorkGroups, PackedStripsAgree) {
     ref::Array m = ref::matmul(x, y);
     batched.v.insert(batched.v.end(), m.v.begin(), m.v.end());
   }
+  // A weight gradient: a sum over two axes (batch and time), packed as one flat reduction.
+  ref::Array xg = ref::random({4, 24, 64}, rng), dyg = ref::random({4, 24, 96}, rng);
+  ref::Array x2{{96, 64}, xg.v}, dy2{{96, 96}, dyg.v};
   std::vector<Case> cases = {
+      {"two reduced axes", (input(xg).unsqueeze(-1) * input(dyg).unsqueeze(-2)).sum({0, 1}),
+       ref::matmul(ref::permute(x2, {1, 0}), dy2), options({8, 32}, {1, 0}, 96), 1},
       {"plain", input(a).matmul(input(b)), ref::matmul(a, b), options({4, 32}, {1, 0}, 96), 1},
       {"transposed", input(a).matmul(input(bt).transpose(0, 1)), ref::matmul(a, ref::permute(bt, {1, 0})),
        options({4, 16}, {1, 0}, 96), 1},

@@ -14,9 +14,9 @@ constexpr int64_t kMaxPackBytes = 256 * 1024;
 
 }  // namespace
 
-// Precondition: one top-level sum of a float32 product over one axis, read at one place; one
-// factor depends on output axes that `order` opens before an axis along which only the other
-// factor moves (so the strip is reused there), and its strip fits.
+// Precondition: one top-level sum of a float32 product (over any axes, taken as one flat
+// index), read at one place; one factor depends on output axes that `order` opens before an
+// axis along which only the other factor moves (so the strip is reused there), and its strip fits.
 void Lowerer::plan_pack(const LoweringOptions& opt, const std::vector<int64_t>& up, const std::vector<int>& order) {
   pack_ = Pack{};
   if (opt.stage_chunk <= 0 || opt.flatten_outer || !more_values_.empty()) return;
@@ -24,7 +24,7 @@ void Lowerer::plan_pack(const LoweringOptions& opt, const std::vector<int64_t>& 
   if (tops.size() != 1) return;
   Node* r = tops[0].first;
   Node* product = r->src[0].get();
-  if (r->reduce_op != Op::Add || r->dtype != DType::Float32 || r->arg.size() != 1 || product->op != Op::Mul ||
+  if (r->reduce_op != Op::Add || r->dtype != DType::Float32 || product->op != Op::Mul ||
       product->dtype != DType::Float32 || computes_reduction(product, input_of_) || reduce_length(r) != opt.stage_chunk)
     return;
   const Shape& S = value_->shape;
@@ -84,7 +84,7 @@ void Lowerer::pack_when_open(const std::vector<bool>& opened, const std::vector<
     }
     std::optional<Ctx> rc = reduce_ctx_for(r, out);
     check(rc.has_value(), "lowering: a packed factor lost its reduction");
-    local_store(pack_.array, expr_add(expr_mul(k, pack_.tile), slot), lower(factor, reduce_src_ctx(r, *rc, {k})));
+    local_store(pack_.array, expr_add(expr_mul(k, pack_.tile), slot), lower(factor, reduce_src_ctx(r, *rc, split_reduce_index(r, k))));
   }
   close_range();
 }
@@ -108,7 +108,7 @@ void Lowerer::reduce_packed(Node* r, Accs& accs, const std::vector<int64_t>& up)
       slot = expr_add(slot, expr_mul(offset, stride));
     }
     int staged = local_load(pack_.array, slot, {}, true);
-    int read = lower(other, reduce_src_ctx(r, ctx, {k}));
+    int read = lower(other, reduce_src_ctx(r, ctx, split_reduce_index(r, k)));
     std::vector<int> factors = pack_.factor == 0 ? std::vector<int>{staged, read} : std::vector<int>{read, staged};
     int v = emit(Inst{IOp::Alu, DType::Float32, Op::Mul, factors}, true);
     emit(Inst{IOp::AccUpdate, r->dtype, Op::Add, {acc, v}}, false);
