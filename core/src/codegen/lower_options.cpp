@@ -94,6 +94,8 @@ bool selecting_epilogue(const Kernel& k) {
 // Below this many operations a matmul's operands stay in cache anyway and the copy of a
 // packed strip is not repaid.
 constexpr int64_t kPackOps = int64_t{1} << 24;
+// Reductions up to this length are short for a packed matmul's tile (see cpu_options).
+constexpr int64_t kShortPacked = 512;
 
 LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
   const Shape& S = value->shape;
@@ -149,11 +151,16 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
     wide = reuse.tile_axes[0];
     narrow = reuse.tile_axes[1];
   }
-  pick(wide, {32, 16, 8, 4}, 1);
+  // A packed matmul over a short reduction (the training presets' projections) pays more for
+  // each tile's start and end: 4x64 tiles (four vectors wide) beat 8x32 below kShortPacked
+  // steps and lose above it (docs/codegen.md).
+  const bool short_packed = packable && reduce_length(trial.top_reduces_[0]) <= kShortPacked;
+  if (short_packed) pick(wide, {64, 32, 16, 8, 4}, 1);
+  else pick(wide, {32, 16, 8, 4}, 1);
   // No operand contiguous along an output axis (x @ W^T with W stored [out, in]: both run along
   // the reduction): four dot products at a time, vectorized along the reduction itself.
   const bool dot_products = wide < 0 && narrow >= 0;
-  pick(narrow, dot_products ? std::initializer_list<int64_t>{4, 2} : std::initializer_list<int64_t>{8, 4, 2},
+  pick(narrow, dot_products || short_packed ? std::initializer_list<int64_t>{4, 2} : std::initializer_list<int64_t>{8, 4, 2},
        wide < 0 ? 1 : opt.upcast[wide]);
   if (dot_products && narrow >= 0)  // and four along the other reused axis: a 4x4 block of dot products
     for (int d : reuse.tile_axes)
