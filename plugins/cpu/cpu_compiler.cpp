@@ -72,6 +72,10 @@ CCompiler::CCompiler() {
 #endif
   if (const char* extra = std::getenv("LATHE_CFLAGS")) flags_ += std::string(" ") + extra;
   identity_ = run_capture("'" + cc_ + "' --version 2>/dev/null | head -n 1") + flags_ + cpu_model();
+  // What the flags (LATHE_CFLAGS included) really target, from the compiler's own macros.
+  const std::string macros = run_capture("'" + cc_ + "' " + flags_ + " -dM -E -x c /dev/null 2>/dev/null");
+  const bool wide512 = macros.find("__AVX512F__") != std::string::npos && flags_.find("prefer-vector-width=512") != std::string::npos;
+  vector_floats_ = wide512 ? 16 : macros.find("__AVX__") != std::string::npos ? 8 : 4;
   cache_dir_ = lathe::cache_dir("cpu");
 }
 

@@ -13,12 +13,15 @@ class CCompiler {
   KernelFn build(const std::string& source, const std::string& function);
   const std::string& compiler() const { return cc_; }
   const std::string& cache_dir() const { return cache_dir_; }
+  // Float32 lanes of the widest vectors the flags let the compiler use (AVX-512: 16, AVX: 8, else 4).
+  int vector_floats() const { return vector_floats_; }
 
   // The compiler command (LATHE_CC, else cc) if it can be found on PATH, else empty.
   static std::string find_compiler();
 
  private:
   std::string cc_, flags_, identity_, cache_dir_;
+  int vector_floats_ = 4;
 };
 
 }  // namespace lathe::cpu

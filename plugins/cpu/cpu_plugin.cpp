@@ -75,6 +75,7 @@ class CpuDevice : public Device {
       }
     }
     info_.compute_units = pool_.size();
+    info_.vector_floats = compiler_.vector_floats();
     info_.dtypes = {DType::Bool, DType::UInt8, DType::Int32, DType::UInt32, DType::Int64,
                     DType::Float16, DType::BFloat16, DType::Float32};
   }

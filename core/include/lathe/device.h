@@ -14,7 +14,7 @@
 namespace lathe {
 
 // Bump whenever anything in this file, kernel.h, symbolic.h or graph.h changes layout.
-constexpr uint32_t kPluginAbiVersion = 4;
+constexpr uint32_t kPluginAbiVersion = 5;
 
 struct DeviceInfo {
   std::string name;             // e.g. "cpu: AMD EPYC 7B13 (2 threads)"
@@ -28,6 +28,9 @@ struct DeviceInfo {
   // kernels never use Special, DefineLocal or Barrier) and the local memory a group may use.
   int64_t max_local_size = 1;
   int64_t local_memory_bytes = 0;
+  // Float32 lanes of the vector registers kernels are compiled for (16 with AVX-512, 8 with
+  // AVX2); 0 where it does not apply. CPU heuristics size register tiles by it.
+  int vector_floats = 0;
 };
 
 // A compiled kernel. run() blocks until the kernel finished when `timed`, and then returns

@@ -97,10 +97,14 @@ constexpr int64_t kPackOps = int64_t{1} << 24;
 // Reductions up to this length are short for a packed matmul's tile (see cpu_options).
 constexpr int64_t kShortPacked = 512;
 
-LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, bool flatten_outer) {
+LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
   const Shape& S = value->shape;
   LoweringOptions opt;
-  opt.flatten_outer = flatten_outer;
+  opt.flatten_outer = device.parallel_all_outer_loops;
+  // Register tiles in vectors: two wide and eight rows fill AVX-512's 32 registers of 16 floats;
+  // with 16 registers of 8 floats (AVX2) a tile of four rows stays in registers (docs/codegen.md).
+  const int64_t vec = device.vector_floats > 0 ? device.vector_floats : 16;
+  const bool many_registers = vec >= 16;
   opt.upcast.assign(S.size(), 1);
   Buffer probe(nullptr, value->dtype, numel(S));
   Lowerer trial(value, &probe, input_of);
@@ -155,12 +159,13 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   // each tile's start and end: 4x64 tiles (four vectors wide) beat 8x32 below kShortPacked
   // steps and lose above it (docs/codegen.md).
   const bool short_packed = packable && reduce_length(trial.top_reduces_[0]) <= kShortPacked;
-  if (short_packed) pick(wide, {64, 32, 16, 8, 4}, 1);
-  else pick(wide, {32, 16, 8, 4}, 1);
+  if (short_packed && many_registers) pick(wide, {4 * vec, 2 * vec, vec, 8, 4}, 1);
+  else pick(wide, {2 * vec, vec, 8, 4}, 1);
   // No operand contiguous along an output axis (x @ W^T with W stored [out, in]: both run along
   // the reduction): four dot products at a time, vectorized along the reduction itself.
   const bool dot_products = wide < 0 && narrow >= 0;
-  pick(narrow, dot_products || short_packed ? std::initializer_list<int64_t>{4, 2} : std::initializer_list<int64_t>{8, 4, 2},
+  const bool four_rows = dot_products || short_packed || !many_registers;
+  pick(narrow, four_rows ? std::initializer_list<int64_t>{4, 2} : std::initializer_list<int64_t>{8, 4, 2},
        wide < 0 ? 1 : opt.upcast[wide]);
   if (dot_products && narrow >= 0)  // and four along the other reused axis: a 4x4 block of dot products
     for (int d : reuse.tile_axes)
@@ -175,7 +180,7 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   }
   // A large matmul reads the wide axis's operand strip from a packed copy (see plan_pack):
   // a strip read in place walks one row of memory per reduction step, each on its own page.
-  if (packable && wide >= 0 && opt.upcast[wide] >= 16)
+  if (packable && wide >= 0 && opt.upcast[wide] >= vec)
     opt.stage_chunk = reduce_length(trial.top_reduces_[0]);
   // A reduction over a contiguous run (row sums, norms, softmax, dot products of a small
   // tile) gets 16 independent partial accumulators: one vector register instead of a serial
@@ -399,7 +404,7 @@ LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs
 
 LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
   if (device.max_local_size > 1) return group_options(value, input_of, device);
-  return cpu_options(value, input_of, device.parallel_all_outer_loops);
+  return cpu_options(value, input_of, device);
 }
 
 }  // namespace lathe

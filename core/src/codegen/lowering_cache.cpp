@@ -124,7 +124,7 @@ Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& i
   Fragment f = fragment_of(outs, input_of);
   // The options depend on what the device offers, not on which device it is.
   f.signature += "|" + std::to_string(device.parallel_all_outer_loops) + "/" + std::to_string(device.max_local_size) + "/" +
-                 std::to_string(device.local_memory_bytes) + "/" + std::to_string(device.compute_units);
+                 std::to_string(device.local_memory_bytes) + "/" + std::to_string(device.compute_units) + "/" + std::to_string(device.vector_floats);
   Lowered out;
   {
     std::lock_guard<std::mutex> lock(lowering_mu());
