@@ -286,4 +286,43 @@ void Lowerer::open_output_loops(const LoweringOptions& opt, const std::vector<in
   }
 }
 
+namespace {
+
+// Tile and group factors must divide the output's axes; anything else is refused before lowering.
+void check_factors(const Shape& S, const LoweringOptions& options) {
+  auto check_each = [&](const std::vector<int64_t>& f, const char* what) {
+    if (f.empty()) return;
+    check(f.size() == S.size(), std::string("lowering: ") + what + " has the wrong number of axes");
+    for (size_t d = 0; d < f.size(); ++d)
+      check(f[d] >= 1 && S[d] % f[d] == 0, std::string("lowering: ") + what + " " + std::to_string(f[d]) +
+                                               " does not divide axis " + std::to_string(d) + " of " + to_string(S));
+  };
+  check_each(options.upcast, "upcast");
+  check_each(options.local, "local");
+  if (!options.local.empty() && !options.upcast.empty())
+    for (size_t d = 0; d < S.size(); ++d)
+      check(S[d] % (options.local[d] * options.upcast[d]) == 0,
+            "lowering: local x upcast does not divide axis " + std::to_string(d) + " of " + to_string(S));
+  check(options.group_reduce >= 1 && options.reduce_split >= 1 && options.stage_chunk >= 0,
+        "lowering: reduction lanes, partial accumulators and staging chunks must be positive");
+}
+
+}  // namespace
+
+LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buffer*(Node*)>& input_of,
+                           const LoweringOptions& options) {
+  check_factors(value->shape, options);
+  return Lowerer(value, output, input_of).run(options);
+}
+
+LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
+                           const LoweringOptions& options) {
+  check(!outputs.empty(), "lowering: a kernel needs an output");
+  if (outputs.size() == 1) return lower_kernel(outputs[0].first, outputs[0].second, input_of, options);
+  check_factors(outputs[0].first->shape, options);
+  Lowerer l(outputs[0].first, outputs[0].second, input_of);
+  for (size_t i = 1; i < outputs.size(); ++i) l.add_output(outputs[i].first, outputs[i].second);
+  return l.run(options);
+}
+
 }  // namespace lathe

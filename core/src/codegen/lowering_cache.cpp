@@ -119,7 +119,9 @@ std::mutex& lowering_mu() {
 // Lowers through a cache keyed by the fragment's structure.
 Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& input_of, Device* dev) {
   const DeviceInfo& device = dev->info();
-  static std::unordered_map<std::string, CachedLowering> cache;
+  // Deliberately leaked, like the devices: its programs must not be released during static
+  // destruction, after a backend's driver may already have shut down.
+  static auto& cache = *new std::unordered_map<std::string, CachedLowering>;
   Node* value = outs[0].first;
   Fragment f = fragment_of(outs, input_of);
   // The options depend on what the device offers, not on which device it is.

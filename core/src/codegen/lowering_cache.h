@@ -18,7 +18,7 @@ namespace lathe {
 using Outputs = std::vector<std::pair<Node*, Buffer*>>;  // the values one kernel stores, and where
 
 // A lowered fragment, kept for the life of the process: steady training steps find their
-// kernels, their program-cache keys and their compiled programs here without rebuilding any.
+// kernels and their compiled programs (the one in-memory program cache) here without rebuilding any.
 struct CachedLowering {
   Kernel kernel;
   std::vector<int> param_input;  // for params 1..n: index into Fragment::inputs

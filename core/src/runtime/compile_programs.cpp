@@ -18,33 +18,13 @@
 namespace lathe {
 namespace {
 
-// Compiled programs by device and kernel IR text: the IR fully determines the program.
-struct ProgramCache {
-  std::mutex mu;
-  std::unordered_map<Device*, std::unordered_map<std::string, std::shared_ptr<Program>>> programs;
-};
-// Deliberately leaked, like the devices: programs must not be released during static
-// destruction, after a backend's driver may already have shut down.
-ProgramCache& program_cache() {
-  static ProgramCache* c = new ProgramCache;
-  return *c;
-}
-
-std::shared_ptr<Program> cached_program(Device* device, const std::string& key) {
-  auto& c = program_cache();
-  std::lock_guard<std::mutex> lock(c.mu);
-  auto& per = c.programs[device];
-  auto it = per.find(key);
-  return it == per.end() ? nullptr : it->second;
-}
-
-// Keeps a freshly compiled program in the cache (first one wins when two threads raced).
-std::shared_ptr<Program> keep_program(Device* device, const Kernel& kernel, const std::string& key, std::unique_ptr<Program> program) {
+// A freshly compiled program, counted and (LATHE_DEBUG=3) logged with its source.
+std::shared_ptr<Program> keep_program(const Kernel& kernel, std::unique_ptr<Program> program) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
   if (debug_level() >= 3) debug_log().info("source of {}:\n{}", kernel.name, program->source());
-  auto& c = program_cache();
-  std::lock_guard<std::mutex> lock(c.mu);
   ++runtime_stats().kernels_compiled;
-  return c.programs[device].emplace(key, std::move(program)).first->second;
+  return std::shared_ptr<Program>(std::move(program));
 }
 
 
@@ -70,7 +50,7 @@ void compile_batch(const std::vector<CompileJob>& jobs, const std::vector<size_t
       } catch (const Error& e) {
         throw Error("backend '" + device->backend() + "' failed to compile kernel " + job.kernel->name + ": " + e.what());
       }
-    out[batch[b]] = keep_program(device, *job.kernel, *job.key, std::move(p));
+    out[batch[b]] = keep_program(*job.kernel, std::move(p));
   }
   if (debug_level() >= 2)
     debug_log().info("compiled batch of {} ({}{}) in {:.2f} s", batch.size(), jobs[batch[0]].kernel->name, batch.size() > 1 ? ", ..." : "",
@@ -80,12 +60,15 @@ void compile_batch(const std::vector<CompileJob>& jobs, const std::vector<size_t
 }  // namespace
 
 void compile_missing(const std::vector<CompileJob>& jobs, std::vector<std::shared_ptr<Program>>& out) {
-  std::unordered_map<std::string, size_t> first;  // duplicates in one schedule compile once
+  // Kernels of the same IR on the same device (duplicates in one schedule) compile once.
+  std::unordered_map<Device*, std::unordered_map<std::string, size_t>> first;
+  std::vector<size_t> source(jobs.size());
   std::unordered_map<Device*, std::vector<size_t>> todo;
   size_t missing = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    out[i] = cached_program(jobs[i].device, *jobs[i].key);
-    if (!out[i] && first.emplace(*jobs[i].key, i).second) todo[jobs[i].device].push_back(i), ++missing;
+    auto [it, fresh] = first[jobs[i].device].emplace(*jobs[i].key, i);
+    source[i] = it->second;
+    if (fresh) todo[jobs[i].device].push_back(i), ++missing;
   }
   if (missing == 0) return;
   auto start = std::chrono::steady_clock::now();
@@ -115,8 +98,7 @@ void compile_missing(const std::vector<CompileJob>& jobs, std::vector<std::share
   worker();
   for (auto& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
-  for (size_t i = 0; i < jobs.size(); ++i)
-    if (!out[i]) out[i] = cached_program(jobs[i].device, *jobs[i].key);
+  for (size_t i = 0; i < jobs.size(); ++i) out[i] = out[source[i]];
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   runtime_stats().compile_seconds += seconds;
   if (debug_level() >= 1) debug_log().info("compiled {} kernels in {} batches in {:.2f} s", missing, batches.size(), seconds);

@@ -1,5 +1,5 @@
-// Internal: compiled programs, cached per device by the kernel IR's text, and the parallel,
-// batched compilation of the kernels a schedule still lacks.
+// Internal: the parallel, batched compilation of the kernels a schedule still lacks. The
+// programs are kept by the lowering cache (CachedLowering::programs), the one program cache.
 #pragma once
 #include <memory>
 #include <string>
@@ -9,14 +9,14 @@
 
 namespace lathe {
 
-// A kernel to compile: its device, IR and the IR's text (the program cache key).
+// A kernel to compile: its device, IR and the IR's text (kernels of equal text compile once).
 struct CompileJob {
   Device* device;
   const Kernel* kernel;
   const std::string* key;
 };
 
-// Compiles every kernel not yet cached: in as many batches as there are cores, each batch on
+// Compiles every kernel given: in as many batches as there are cores, each batch on
 // its own thread (compilers are single-threaded processes, and a training step's first run
 // needs hundreds of kernels); a backend may build a whole batch as one program.
 void compile_missing(const std::vector<CompileJob>& jobs, std::vector<std::shared_ptr<Program>>& out);
