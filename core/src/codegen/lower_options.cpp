@@ -158,7 +158,13 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   // A packed matmul over a short reduction (the training presets' projections) pays more for
   // each tile's start and end: 4x64 tiles (four vectors wide) beat 8x32 below kShortPacked
   // steps and lose above it (docs/codegen.md).
-  const bool short_packed = packable && reduce_length(trial.top_reduces_[0]) <= kShortPacked;
+  // The same when the rows' operand is stored along the rows rather than the reduction (a
+  // weight gradient x^T dy): each strip streams that operand whole, so wider strips mean fewer
+  // passes over it.
+  bool rows_along_rows = false;
+  if (narrow >= 0)
+    for (auto& e : trial.reduce_loads_) rows_along_rows |= expr_coefficient(e, trial.outer_var_[narrow]) == 1;
+  const bool short_packed = packable && (reduce_length(trial.top_reduces_[0]) <= kShortPacked || rows_along_rows);
   if (short_packed && many_registers) pick(wide, {4 * vec, 2 * vec, vec, 8, 4}, 1);
   else pick(wide, {2 * vec, vec, 8, 4}, 1);
   // No operand contiguous along an output axis (x @ W^T with W stored [out, in]: both run along
