@@ -96,6 +96,15 @@ bool selecting_epilogue(const Kernel& k) {
 constexpr int64_t kPackOps = int64_t{1} << 24;
 // Reductions up to this length are short for a packed matmul's tile (see cpu_options).
 constexpr int64_t kShortPacked = 512;
+// The loop devices' table (docs/codegen.md says which measurement chose each).
+constexpr int64_t kMaxUnrolledBody = 4096;        // instructions the C compiler digests quickly
+constexpr int64_t kBigTileOps = int64_t{1} << 26;  // kernels large enough to pay for big tiles' compile time
+constexpr int64_t kBigTile = 256, kSmallTile = 16; // registers of a tile on such kernels, and on the others
+constexpr int64_t kWideVectors = 2;               // vectors along the wide axis of a tile
+constexpr int64_t kShortPackedVectors = 4;        // ... of a packed tile over a short reduction
+constexpr int64_t kRowsManyRegisters = 8;         // rows of a tile with 32 vector registers
+constexpr int64_t kRowsFewRegisters = 4;          // rows with 16, of a packed short tile, or of dot products
+constexpr int64_t kPartialSums = 16;              // partial accumulators along a contiguous run (at most)
 
 LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
   const Shape& S = value->shape;
@@ -112,7 +121,7 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   const int64_t body = static_cast<int64_t>(plain.kernel.insts.size());
   // Big tiles pay for their compile time (seconds for a 256-register tile) only on big
   // kernels; below ~64M operations a 16-register tile is as fast in practice.
-  const int64_t max_tile = plain.kernel.ops_estimate >= (int64_t{1} << 26) ? 256 : 16;
+  const int64_t max_tile = plain.kernel.ops_estimate >= kBigTileOps ? kBigTile : kSmallTile;
   if (trial.reduce_loads_.empty()) return opt;
   // The axis where a dependent operand is contiguous gets the wide factor, which the C
   // compiler turns into vector loads and FMAs.
@@ -136,7 +145,7 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   auto pick = [&](int d, std::initializer_list<int64_t> factors, int64_t other) {
     if (d < 0) return;
     for (int64_t f : factors)
-      if (S[d] % f == 0 && S[d] >= f && body * f * other <= 4096 && f * other <= max_tile) {
+      if (S[d] % f == 0 && S[d] >= f && body * f * other <= kMaxUnrolledBody && f * other <= max_tile) {
         opt.upcast[d] = f;
         return;
       }
@@ -165,13 +174,13 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   if (narrow >= 0)
     for (auto& e : trial.reduce_loads_) rows_along_rows |= expr_coefficient(e, trial.outer_var_[narrow]) == 1;
   const bool short_packed = packable && (reduce_length(trial.top_reduces_[0]) <= kShortPacked || rows_along_rows);
-  if (short_packed && many_registers) pick(wide, {4 * vec, 2 * vec, vec, 8, 4}, 1);
-  else pick(wide, {2 * vec, vec, 8, 4}, 1);
+  if (short_packed && many_registers) pick(wide, {kShortPackedVectors * vec, kWideVectors * vec, vec, 8, 4}, 1);
+  else pick(wide, {kWideVectors * vec, vec, 8, 4}, 1);
   // No operand contiguous along an output axis (x @ W^T with W stored [out, in]: both run along
   // the reduction): four dot products at a time, vectorized along the reduction itself.
   const bool dot_products = wide < 0 && narrow >= 0;
   const bool four_rows = dot_products || short_packed || !many_registers;
-  pick(narrow, four_rows ? std::initializer_list<int64_t>{4, 2} : std::initializer_list<int64_t>{8, 4, 2},
+  pick(narrow, four_rows ? std::initializer_list<int64_t>{kRowsFewRegisters, 2} : std::initializer_list<int64_t>{kRowsManyRegisters, 4, 2},
        wide < 0 ? 1 : opt.upcast[wide]);
   if (dot_products && narrow >= 0)  // and four along the other reused axis: a 4x4 block of dot products
     for (int d : reuse.tile_axes)
@@ -205,8 +214,8 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   if (contiguous_run && tile <= 8 && !dot_products) {
     int64_t last = 0;
     for (Node* r : trial.top_reduces_) last = std::gcd(last, r->src[0]->shape[r->arg.back()]);
-    for (int64_t split : {16, 8, 4})
-      if (last % split == 0 && last >= 2 * split && body * split <= 4096) {
+    for (int64_t split : {kPartialSums, kPartialSums / 2, kPartialSums / 4})
+      if (last % split == 0 && last >= 2 * split && body * split <= kMaxUnrolledBody) {
         opt.reduce_split = split;
         break;
       }
