@@ -240,6 +240,14 @@ int64_t lanes_for(int64_t n, int64_t cap, int64_t min_each) {
   return l;
 }
 
+// The work-group devices' table (the measurements are in the comments where each is used).
+constexpr int64_t kVectorElements = 4;                // outputs per work-item of an elementwise kernel (128-bit access)
+constexpr int64_t kVectorKernelMin = int64_t{1} << 16;  // elements below which elementwise kernels stay scalar
+constexpr int64_t kNestedRows = 16, kNestedRowsFew = 4;  // rows per work-item of a reduction over recomputed scores
+constexpr int64_t kNestedLanes = 64, kNestedSplit = 4;   // its lanes, and keys per lane step
+constexpr int64_t kGroupLanes = 256, kColumnGroup = 32, kColumnLanes = 8;  // grouped reductions: lanes; outputs and lanes along a contiguous axis
+constexpr int64_t kMinLanes = 4;                      // fewer lanes than this: no grouped reduction
+
 LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& dev) {
   const Shape& S = value->shape;
   const int nd = static_cast<int>(S.size());
@@ -258,7 +266,7 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   trial.run({});
   if (trial.top_reduces_.empty()) {
     // Elementwise: four neighbouring outputs per work-item, loaded and stored as vectors.
-    if (nd > 0 && S[nd - 1] % 4 == 0 && numel(S) >= (1 << 16)) opt.upcast[nd - 1] = 4;
+    if (nd > 0 && S[nd - 1] % kVectorElements == 0 && numel(S) >= kVectorKernelMin) opt.upcast[nd - 1] = kVectorElements;
     return opt;
   }
   bool float_sums = true;
@@ -312,17 +320,17 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   }
   int rows = -1;  // the widest output axis
   for (int d = 0; d < nd; ++d)
-    if (S[d] % 4 == 0 && (rows < 0 || S[d] > S[rows])) rows = d;
+    if (S[d] % kNestedRowsFew == 0 && (rows < 0 || S[d] > S[rows])) rows = d;
   if (nested && rows >= 0 && length >= 64) {
     // Scores recomputed inside a reduction over keys: sixteen rows and four keys per
     // work-item and loop step, so that the nested dot products run as a 16x4 register tile
     // (see lower_nested_together): each key element loaded serves sixteen of them, each query
     // element four; 64 lanes per group split the keys. (LATHE_SEARCH on an H100: 1.9 ms
     // against 5.0 ms with four rows, for the attention row statistics at 1x8x4096x64.)
-    opt.upcast[rows] = S[rows] % 16 == 0 ? 16 : 4;
-    opt.group_reduce = lanes_for(length, std::min<int64_t>(64, dev.max_local_size), 16);
-    if (opt.group_reduce < 4) opt.group_reduce = 1;
-    if (length % (opt.group_reduce * 4) == 0) opt.reduce_split = 4;
+    opt.upcast[rows] = S[rows] % kNestedRows == 0 ? kNestedRows : kNestedRowsFew;
+    opt.group_reduce = lanes_for(length, std::min<int64_t>(kNestedLanes, dev.max_local_size), 16);
+    if (opt.group_reduce < kMinLanes) opt.group_reduce = 1;
+    if (length % (opt.group_reduce * kNestedSplit) == 0) opt.reduce_split = kNestedSplit;
     return opt;
   }
   if (length >= 32) {
@@ -330,13 +338,13 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
     // reduction. Along a contiguous output axis, 32 neighbouring outputs share a group so
     // that its loads stay coalesced.
     int64_t across = 1;
-    if (reuse.stream_axis >= 0 && S[reuse.stream_axis] % 32 == 0) {
-      across = 32;
+    if (reuse.stream_axis >= 0 && S[reuse.stream_axis] % kColumnGroup == 0) {
+      across = kColumnGroup;
       opt.local.assign(nd, 1);
       opt.local[reuse.stream_axis] = across;
     }
-    int64_t lanes = lanes_for(length, std::min<int64_t>(across > 1 ? 8 : 256, dev.max_local_size / across), 4);
-    if (lanes >= 4) opt.group_reduce = lanes;
+    int64_t lanes = lanes_for(length, std::min<int64_t>(across > 1 ? kColumnLanes : kGroupLanes, dev.max_local_size / across), kMinLanes);
+    if (lanes >= kMinLanes) opt.group_reduce = lanes;
     else opt.local.clear();
   }
   return opt;
