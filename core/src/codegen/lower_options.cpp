@@ -132,7 +132,8 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   // kept. A value read once per output (a softmax row's maximum) does not count: tiling rows
   // for it left the sum of exponentials scalar, where along its run it vectorizes (softmax
   // 8192x1024 on the 2-core machine: 10.8 -> 24 GB/s). The reduction splits along its run.
-  if (matmul_axes(trial, reuse).first < 0) {
+  const bool matmul = matmul_axes(trial, reuse).first >= 0;
+  if (!matmul) {
     reuse.tile_axes.clear();
     reuse.contiguous_tile = reuse.contiguous_tile == reuse.stream_axis ? reuse.contiguous_tile : -1;
     if (reuse.contiguous_tile >= 0) reuse.tile_axes.push_back(reuse.contiguous_tile);
@@ -158,7 +159,6 @@ LoweringOptions cpu_options(Node* value, const std::function<Buffer*(Node*)>& in
   if (wide < 0 && narrow < 0) wide = reuse.stream_axis;
   // A large matmul whose operands both run along the reduction (x @ W^T) packs the innermost
   // axis's operand into a strip instead: the copy transposes it, and the tile is a plain one.
-  const bool matmul = matmul_axes(trial, reuse).first >= 0;
   const bool packable = matmul && trial.top_reduces_.size() == 1 && plain.kernel.ops_estimate >= kPackOps;
   if (wide < 0 && narrow >= 0 && packable) {
     wide = reuse.tile_axes[0];

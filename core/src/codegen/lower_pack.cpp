@@ -49,23 +49,17 @@ void Lowerer::plan_pack(const LoweringOptions& opt, const std::vector<int64_t>& 
     for (int d : use.axes) last_own = std::max(last_own, position(d));
     for (int d : reuse) first_reuse = std::min(first_reuse, position(d));
     if (last_own >= first_reuse || tile < 4 || opt.stage_chunk * tile * 4 > kMaxPackBytes) continue;
-    pack_ = Pack{r, f, use.axes, reuse, tile, -1};
+    pack_ = Pack{r, f, use.axes, tile, -1};
     return;
   }
 }
 
-// Called as each output loop opens: once every axis the staged factor depends on is open (and
-// an axis that reuses it is not), copy its strip, [reduction step][tile position].
+// Called as each output loop opens: once every axis the staged factor depends on is open, copy
+// its strip, [reduction step][tile position].
 void Lowerer::pack_when_open(const std::vector<bool>& opened, const std::vector<int64_t>& up) {
   if (!pack_.reduce || pack_.array >= 0) return;
-  for (int d : pack_.axes)
+  for (int d : pack_.axes)  // plan_pack chose the factor so that a reusing axis is still closed then
     if (!opened[static_cast<size_t>(d)]) return;
-  bool reused_later = false;
-  for (int d : pack_.reuse) reused_later |= !opened[static_cast<size_t>(d)];
-  if (!reused_later) {  // the loop order left nothing to reuse the strip across
-    pack_ = Pack{};
-    return;
-  }
   Node* r = pack_.reduce;
   Node* factor = r->src[0]->src[static_cast<size_t>(pack_.factor)].get();
   const int64_t n = reduce_length(r);

@@ -97,7 +97,6 @@ class Lowerer {
     Node* reduce = nullptr;
     int factor = -1;         // which source of the reduced product is staged
     std::vector<int> axes;   // output axes it depends on (its strip spans their register tile)
-    std::vector<int> reuse;  // output axes along which the other factor moves and this one does not
     int64_t tile = 1;        // strip positions per reduction step
     int array = -1;          // the local array, once copied
   };
