@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lathe/device.h"
+#include "codegen/access.h"
 #include "codegen/lower.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"

@@ -87,7 +87,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   for (auto& ctx : ctxs) {
     size_t before = tops.size();
     for (size_t o = 0; o < values.size(); ++o) {
-      if (full(o)) collect_reduces(values[o], ctx, tops, seen);
+      if (full(o)) collect_reads(values[o], ctx, input_of_, tops, seen);
       value_of.resize(tops.size(), o);
     }
     for (size_t i = before; i < tops.size(); ++i) output_ctx_[reduce_key(tops[i].first, tops[i].second)] = ctx;
@@ -183,7 +183,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
       if (full(o)) continue;
       std::vector<std::pair<Node*, Ctx>> reads;
       std::map<std::pair<Node*, std::string>, bool> seen;
-      for (auto& ctx : spread_rows_ ? std::vector<Ctx>{ctxs[0]} : ctxs) collect_reduces(value_, ctx, reads, seen, values[o]);
+      for (auto& ctx : spread_rows_ ? std::vector<Ctx>{ctxs[0]} : ctxs) collect_reads(value_, ctx, input_of_, reads, seen, values[o]);
       check(!reads.empty(), "lowering: a kernel stores a value of another shape that its first value does not read");
       for (auto& [n, ctx] : reads) {
         check(ctx.valid.empty() && !ctx.never, "lowering: a value stored beside the first is read under padding");

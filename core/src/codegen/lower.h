@@ -60,17 +60,6 @@ LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buff
 LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
 
-// The lanes of a row kernel (LoweringOptions::spread_rows) for `value` on `device`, or 0 when
-// it does not apply: every reduction in it (at least one, float32, none nested) is read at
-// places that do not depend on its last axis, and `stored` are among them (reductions that
-// the kernel stores beside `value`).
-int64_t row_lanes(Node* value, const std::vector<Node*>& stored, const std::function<Buffer*(Node*)>& input_of,
-                  const DeviceInfo& device);
-
-// Whether `value` reads `target` (outside reductions) only at the element it computes, both
-// shapes' elements taken in order: a kernel computing value can store target from its registers.
-bool reads_element_for_element(Node* value, Node* target, const std::function<Buffer*(Node*)>& input_of);
-
 // Heuristics for the device: register tiles for reductions (the matmul shape); on devices
 // with work-groups, tiled matmuls through local memory, grouped reductions and 4-wide
 // elementwise work for vector loads.

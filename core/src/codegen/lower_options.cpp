@@ -233,12 +233,6 @@ bool has_nested_reduction(Node* r, const std::function<Buffer*(Node*)>& input_of
   return computes_reduction(r->src[0].get(), input_of);
 }
 
-// The largest power of two up to `cap` that divides n and leaves each lane `min_each` items.
-int64_t lanes_for(int64_t n, int64_t cap, int64_t min_each) {
-  int64_t l = 1;
-  while (l * 2 <= cap && n % (l * 2) == 0 && n / (l * 2) >= min_each) l *= 2;
-  return l;
-}
 
 // The work-group devices' table (the measurements are in the comments where each is used).
 constexpr int64_t kVectorElements = 4;                // outputs per work-item of an elementwise kernel (128-bit access)
@@ -352,39 +346,6 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
 
 }  // namespace
 
-int64_t row_lanes(Node* value, const std::vector<Node*>& stored, const std::function<Buffer*(Node*)>& input_of,
-                  const DeviceInfo& device) {
-  const Shape& S = value->shape;
-  if (device.max_local_size <= 1 || S.empty()) return 0;
-  const int last = static_cast<int>(S.size()) - 1;
-  Buffer probe(nullptr, value->dtype, numel(S));
-  std::vector<std::pair<Node*, Ctx>> tops = Lowerer(value, &probe, input_of).top_reads();
-  if (tops.empty()) return 0;
-  // Each lane takes at least eight elements of the row, at most 16 (registers). Kernel times on
-  // an H200 with 4 / 8 / 16 at least: softmax 8192x1024 38.8 / 28.0 / 26.2 us, rows of 256
-  // (attention 16x6x256x64) 29.8 / 23.7 / 29.8 us; a norm's rows of 384 alike with 4 and 8.
-  int64_t lanes = lanes_for(S[last], std::min<int64_t>(256, device.max_local_size), 8);
-  // Read once per row: unpadded, and the same all along the last axis.
-  auto along_rows = [&](const Ctx& ctx) {
-    return ctx.valid.empty() && !ctx.never &&
-           std::none_of(ctx.idx.begin(), ctx.idx.end(), [&](const Expr& e) { return expr_depends_on(e, last); });
-  };
-  // A reduction may read another of them (a softmax's sum reads its maximum), no others.
-  std::set<Node*> top_nodes;
-  for (auto& t : tops) top_nodes.insert(t.first);
-  auto inner_input_of = [&](Node* n) { return top_nodes.count(n) ? &probe : input_of(n); };
-  for (auto& [r, ctx] : tops) {
-    if (r->dtype != DType::Float32 || (r->reduce_op != Op::Add && r->reduce_op != Op::Max) || !along_rows(ctx) ||
-        computes_reduction(r->src[0].get(), inner_input_of))
-      return 0;
-    while (lanes > 1 && reduce_length(r) % lanes) lanes /= 2;
-  }
-  for (Node* s : stored) {  // each read along the rows, outside reductions
-    std::vector<std::pair<Node*, Ctx>> reads = Lowerer(value, &probe, input_of).top_reads(s);
-    if (reads.empty() || !std::all_of(reads.begin(), reads.end(), [&](auto& r) { return along_rows(r.second); })) return 0;
-  }
-  return lanes >= 8 && S[last] / lanes <= 16 ? lanes : 0;
-}
 
 LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
   if (device.max_local_size > 1) return group_options(value, input_of, device);

@@ -109,7 +109,7 @@ int Lowerer::flip_negative_magnitudes(int bits) {
 void Lowerer::lower_nested_together(Node* src, const std::vector<Ctx>& ctxs) {
   std::vector<std::pair<Node*, Ctx>> found;
   std::map<std::pair<Node*, std::string>, bool> seen;
-  for (auto& c : ctxs) collect_reduces(src, c, found, seen);
+  for (auto& c : ctxs) collect_reads(src, c, input_of_, found, seen);
   std::map<std::string, std::vector<std::pair<Node*, Ctx>>> by_loops;  // nests of one shape share loops
   for (auto& f : found) {
     Node* r = f.first;

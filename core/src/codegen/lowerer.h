@@ -11,30 +11,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "codegen/access.h"
 #include "codegen/lower.h"
 
 namespace lathe {
 
-// Where one element of a node is read: an index per axis and the bounds under which it is
-// valid (padding makes the rest read as zero).
-struct Ctx {
-  std::vector<Expr> idx;
-  std::vector<IndexBound> valid;
-  bool never = false;  // statically outside every valid region: the value is zero
-  std::string key() const;
-};
-
-// The context of a movement op's source for a given context of the op's output.
-Ctx map_ctx(const Node* n, const Ctx& c);
-// The element of a contiguous tensor of `shape` that `c` indexes, as one flat index.
-Expr flat_index(const Ctx& c, const Shape& shape);
 Inst make_const(DType dtype, double value);
 Inst make_const_acc(DType dtype, double init);  // a DefineAcc with its initial value
 constexpr int32_t kNegInfKey = static_cast<int32_t>(0x807fffffu);  // max_key(-inf)
 double reduce_identity(Op reduce_op, DType dtype);
-int64_t reduce_length(const Node* r);  // iterations of a reduction: the product of its reduced extents
-// Whether computing n (up to stored values) runs a reduction.
-bool computes_reduction(Node* n, const std::function<Buffer*(Node*)>& input_of);
 
 class Lowerer {
  public:
@@ -68,9 +53,6 @@ class Lowerer {
   std::string cse_key(const Inst& in);
   int emit(const Inst& in, bool cse);
   int param(Buffer* b, DType dtype);
-  // The top-level reductions of n at c (or with `target`, where n reads that node outside reductions).
-  void collect_reduces(Node* n, const Ctx& c, std::vector<std::pair<Node*, Ctx>>& tops,
-                       std::map<std::pair<Node*, std::string>, bool>& seen, Node* target = nullptr);
   static std::string reduce_key(Node* r, const Ctx& c);
   // The context in which the output context `output` reads top-level reduction r (none when
   // it reads r at more than one place).

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "lathe/device.h"
-#include "codegen/lower.h"
+#include "codegen/access.h"
 #include "codegen/online_softmax.h"
 
 namespace lathe {
