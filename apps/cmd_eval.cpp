@@ -20,8 +20,8 @@ void run_eval(const EvalArgs& a) {
   if (!a.backend.empty()) set_default_device(a.backend);
   models::LlamaModel model = models::load_hf_model(a.model);
   Tensor tokens = models::load_npy(a.tokens);
-  check(tokens.ndim() == 2 && tokens.shape()[1] >= 2,
-        a.tokens + ": tokens must be a [batch, time+1] integer array with time >= 1, got shape " + to_string(tokens.shape()));
+  check(tokens.ndim() == 2 && tokens.shape()[0] >= 1 && tokens.shape()[1] >= 2,
+        a.tokens + ": tokens must be a [batch, time+1] integer array with batch >= 1 and time >= 1, got shape " + to_string(tokens.shape()));
   check(!is_float(tokens.dtype()), a.tokens + ": tokens must be integers, got " + std::string(dtype_name(tokens.dtype())));
   ops::check_ids(tokens, model.config().vocab_size, a.tokens);
   int64_t t = tokens.shape()[1] - 1;

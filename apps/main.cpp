@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <new>
 
 #include "commands.h"
 #include "lathe/error.h"
@@ -20,6 +22,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const lathe::Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of host memory; lower train.batch_size or train.seq_len (and raise train.grad_accum), or use a smaller model");
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    spdlog::error("file system: {} (path: {}); check that the folder exists and is writable", e.code().message(), e.path1().string());
+    return 1;
+  } catch (const std::exception& e) {  // a library's exception that no check anticipated: still one line, no abort
     spdlog::error("{}", e.what());
     return 1;
   }

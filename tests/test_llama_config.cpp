@@ -63,7 +63,7 @@ TEST(LlamaConfig, BadConfigsNameTheFileAndKey) {
   };
   EXPECT_NE(message("{ nope").find("m/config.json is not valid JSON"), std::string::npos);
   EXPECT_NE(message(R"({"vocab_size": 10})").find("'hidden_size' is missing"), std::string::npos);
-  EXPECT_NE(message(R"({"vocab_size": "x", "hidden_size": 8})").find("'vocab_size' has the wrong type"), std::string::npos);
+  EXPECT_NE(message(R"({"vocab_size": "x", "hidden_size": 8})").find("'vocab_size' must be a whole number, got \"x\""), std::string::npos);
   std::string gqa = R"({"vocab_size": 10, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
                         "num_attention_heads": 4, "num_key_value_heads": 3})";
   EXPECT_NE(message(gqa).find("num_key_value_heads (3) must divide"), std::string::npos);

@@ -128,6 +128,24 @@ TEST_P(ReduceMove, SlicesPadsAndShrinks) {
   EXPECT_TRUE(close(t.pad({{0, 0}, {2, 1}}, 7.5), padded));
 }
 
+// Zero-size dimensions: no kernel touches memory outside a buffer, reductions over an empty
+// axis give the identity (sums 0), and a matmul with an empty inner axis is all zeros.
+TEST_P(ReduceMove, ZeroSizeDimensions) {
+  Tensor empty = Tensor::zeros({0, 3});
+  Tensor e = (empty * 2.0f + 1.0f).exp();
+  EXPECT_EQ(e.shape(), (Shape{0, 3}));
+  EXPECT_TRUE(e.to_vector<float>().empty());
+  EXPECT_TRUE(close(empty.sum({0}), ref::Array{{3}, {0, 0, 0}}));
+  EXPECT_TRUE(empty.sum({1}).to_vector<float>().empty());
+  EXPECT_TRUE(close(Tensor::zeros({2, 0}).matmul(Tensor::ones({0, 4})), ref::Array{{2, 4}, std::vector<double>(8, 0.0)}));
+  ref::Array a = ref::random({5, 2}, rng);
+  Tensor sliced = ref::tensor(a).slice(0, 3, 3);
+  EXPECT_EQ(sliced.shape(), (Shape{0, 2}));
+  EXPECT_TRUE((sliced + 1.0f).to_vector<float>().empty());
+  EXPECT_TRUE(close(Tensor::cat({sliced, ref::tensor(a)}, 0), a));
+  EXPECT_THROW(empty.max({0}), Error);
+}
+
 TEST_P(ReduceMove, CatAndStack) {
   ref::Array a = ref::random({2, 3}, rng), b = ref::random({2, 5}, rng);
   Tensor c = Tensor::cat({ref::tensor(a), ref::tensor(b)}, 1);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,34 @@ std::string step_name(int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step_%08lld", static_cast<long long>(step));
   return buf;
+}
+
+// A 64-bit checksum of a file (four multiply-rotate lanes over 8-byte words, then the tail):
+// fast enough to verify tens of GB on load, and any damaged word changes it.
+std::string file_checksum(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string() + " is missing");
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL, kMix = 0xC2B2AE3D27D4EB4FULL;
+  uint64_t lane[4] = {1, 2, 3, 4}, length = 0;
+  std::vector<char> buf(size_t{1} << 20);
+  auto mix = [&](uint64_t& h, uint64_t w) { h = ((h ^ (w * kMix)) << 31 | (h ^ (w * kMix)) >> 33) * kMul; };
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    size_t n = static_cast<size_t>(in.gcount()), i = 0;
+    for (; i + 32 <= n; i += 32)
+      for (int l = 0; l < 4; ++l) {
+        uint64_t w;
+        std::memcpy(&w, buf.data() + i + 8 * l, 8);
+        mix(lane[l], w);
+      }
+    for (; i < n; ++i) mix(lane[0], static_cast<unsigned char>(buf[i]) + 0x100);
+    length += n;
+  }
+  uint64_t h = length;
+  for (uint64_t l : lane) mix(h, l);
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
 }
 
 void sync_dir(const fs::path& dir) {
@@ -65,6 +94,10 @@ void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model
                       {"tensor_rng_calls", std::to_string(s.tensor_rng.second)},
                       {"optimizer_steps", adamw ? adamw->steps() : s.step},
                       {"elapsed_s", s.elapsed_s}};
+  nlohmann::json sums;
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"})
+    if (fs::exists(tmp / file)) sums[file] = file_checksum(tmp / file);
+  j["checksums"] = sums;
   models::write_file_atomically((tmp / "state.json").string(), j.dump(2) + "\n");
   sync_dir(tmp);
   fs::remove_all(final_dir);
@@ -75,6 +108,7 @@ void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model
 
 std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, ops::AdamW* adamw) {
   auto all = list_checkpoints(run_dir);
+  std::string reasons;
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     fs::path dir(*it);
     try {
@@ -87,7 +121,17 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, mod
       s.val_rng = std::stoull(j.at("val_rng").get<std::string>());
       s.tensor_rng = {std::stoull(j.at("tensor_rng_seed").get<std::string>()), std::stoull(j.at("tensor_rng_calls").get<std::string>())};
       s.elapsed_s = j.value("elapsed_s", 0.0);
+      if (j.contains("checksums"))
+        for (auto& [file, sum] : j["checksums"].items())
+          if (file_checksum(dir / file) != sum.get<std::string>()) throw Error(file + " does not match its checksum: the file is damaged");
       models::SafetensorsFile weights((dir / "model.safetensors").string());
+      // The same parameters, no more and no fewer: a checkpoint of two layers is not a one-layer model's.
+      auto params_now = model.parameters();
+      if (weights.tensors().size() != params_now.size())
+        throw Error("it holds " + std::to_string(weights.tensors().size()) + " tensors, the model has " + std::to_string(params_now.size()) + " parameters");
+      for (auto& [name, p] : params_now)
+        if (weights.info(name).shape != p.shape())
+          throw Error(name + " has shape " + to_string(weights.info(name).shape) + " there, " + to_string(p.shape()) + " in the model");
       std::vector<std::pair<std::string, Tensor>> loaded;
       for (auto& [name, p] : model.parameters()) loaded.push_back({name, weights.load(name, model.device()).cast(DType::Float32)});
       std::vector<Tensor> m, v;
@@ -115,8 +159,14 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, mod
       return s;
     } catch (const std::exception& e) {
       spdlog::warn("checkpoint {} cannot be used ({}); trying an older one", dir.string(), e.what());
+      reasons += "\n  " + dir.filename().string() + ": " + e.what();
     }
   }
+  // Starting over would write new checkpoints and logs over the run: refuse instead.
+  if (!all.empty())
+    throw Error("none of the " + std::to_string(all.size()) + " checkpoints in " + run_dir + " can be used:" + reasons +
+                "\nNothing was changed. Restore them, or start a new run in another checkpoint.dir (e.g. --set checkpoint.dir=" +
+                run_dir + "-2).");
   return std::nullopt;
 }
 

@@ -1,7 +1,7 @@
 // Training checkpoints: <run>/checkpoints/step_NNNNNNNN/ holding the model, the optimizer state
 // and state.json (step, sampler and generator states). Each is written under a temporary name
 // and renamed only when every file is on disk, so a crash mid-write never leaves a folder that
-// looks complete.
+// looks complete; state.json carries each file's checksum, verified on load.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -21,7 +21,8 @@ struct TrainState {
 };
 
 void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& state, int keep);
-// The newest checkpoint that loads completely (damaged ones are skipped with a warning).
+// The newest checkpoint that loads completely and matches its checksums (damaged ones are
+// skipped with a warning); none when the folder has none; an error when it has some but none loads.
 std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, ops::AdamW* adamw);
 std::vector<std::string> list_checkpoints(const std::string& run_dir);  // complete ones, oldest first
 

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 
@@ -38,6 +39,7 @@ Key key(const char* path, T TrainConfig::*member, const char* doc, double min = 
   Kind kind = std::is_same_v<T, std::string> ? Kind::String : std::is_same_v<T, bool> ? Kind::Bool
               : std::is_same_v<T, int>       ? Kind::Int
                                              : Kind::Float;
+  if constexpr (std::is_same_v<T, int>) max = std::min(max, 2147483647.0);  // the field's range, not only the key's
   Key k{path, kind, doc, min, max, std::move(choices)};
   k.set = [member](TrainConfig& c, const toml::node& n) {
     if constexpr (std::is_same_v<T, std::string>) c.*member = *n.value<std::string>();
@@ -120,7 +122,7 @@ const std::vector<Key>& schema() {
       key("checkpoint.dir", &C::out_dir, "run folder: checkpoints, logs, metrics, plot and export"),
       key("checkpoint.every", &C::checkpoint_every, "write a checkpoint every N steps (0: only at the end)", 0, 1e12),
       key("checkpoint.keep", &C::keep, "how many recent checkpoints to keep", 1, 1e6),
-      key("checkpoint.resume", &C::resume, "auto: continue from the newest complete checkpoint; never: start over", 0, 0, {"auto", "never"}),
+      key("checkpoint.resume", &C::resume, "auto: continue from the newest complete checkpoint; never: start a new run (refused where checkpoints exist)", 0, 0, {"auto", "never"}),
       key("checkpoint.export_hf", &C::export_hf, "export the final model in Hugging Face layout to <dir>/hf"),
       key("log.every", &C::log_every, "log a line every N steps", 1, 1e12),
       key("log.mllog", &C::mllog, "print MLPerf-style :::MLLOG lines"),
@@ -175,7 +177,7 @@ void check_value(const Key& key, const toml::node& n, const std::string& where) 
   if (key.kind == Kind::Int || key.kind == Kind::Float) {
     double v = *n.value<double>();
     if (v < key.min || v > key.max)
-      throw Error(where + ": " + key.path + " = " + shown.str() + " is out of range [" + std::to_string(key.min) + ", " + std::to_string(key.max) + "]");
+      throw Error(where + ": " + key.path + " = " + shown.str() + " is out of range [" + toml_number(key.min) + ", " + toml_number(key.max) + "]");
   }
   if (key.kind == Kind::String && !key.choices.empty()) {
     std::string v = *n.value<std::string>(), list;
@@ -211,6 +213,9 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   toml::table root;
   std::string where = path.empty() ? "the default config" : path;
   if (!path.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      throw Error("config " + path + " is a folder; pass a TOML file such as apps/configs/mini_mlperf_cpu.toml");
     try {
       root = toml::parse_file(path);
     } catch (const toml::parse_error& e) {

@@ -1,6 +1,5 @@
+// The training loop: model, optimizer, data, checkpoints and logs, as a TrainConfig says.
 #include "trainer.h"
-
-#include "lathe/runtime.h"
 
 #include <chrono>
 #include <cmath>
@@ -12,6 +11,7 @@
 #include "lathe/models/hf_checkpoint.h"
 #include "lathe/ops/optim.h"
 #include "lathe/runtime.h"
+#include "run_folder.h"
 #include "run_log.h"
 #include "train_step.h"
 
@@ -103,9 +103,17 @@ TrainResult train(const TrainConfig& c) {
 
   TrainState state;
   models::SamplerRng train_rng(static_cast<uint64_t>(c.seed) * 2 + 1), val_rng(static_cast<uint64_t>(c.seed) * 2 + 2);
+  // Everything checkable before the first step: the run folder, both data splits.
+  claim_run_folder(c, model.config());
+  for (auto split : {models::Split::Train, models::Split::Validation}) {
+    models::SamplerRng probe(0);
+    std::vector<int32_t> window;
+    data->sample(1, c.seq_len, split, probe, window);
+  }
   if (c.resume == "auto") {
     if (auto s = load_latest_checkpoint(c.out_dir, model, adamw)) state = *s;
   }
+  record_run_model(c, model.config());
   if (state.step > 0) {
     train_rng.set_state(state.train_rng);
     val_rng.set_state(state.val_rng);
@@ -146,9 +154,14 @@ TrainResult train(const TrainConfig& c) {
                   "). Lower train.batch_size or train.seq_len and raise train.grad_accum; the last checkpoint is intact.");
     }
     double loss = r.loss, grad_norm = r.grad_norm;
-    if (!std::isfinite(loss))
-      throw Error("step " + std::to_string(step + 1) + ": the training loss is " + std::to_string(loss) +
-                  "; stopped without writing a checkpoint (the last one is intact). Lower optimizer.lr or raise warm-up.");
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      // The update already applied non-finite values to the weights: nothing of this step may be saved.
+      auto intact = list_checkpoints(c.out_dir);
+      throw Error("step " + std::to_string(step + 1) + ": the training " + (std::isfinite(loss) ? "gradient norm" : "loss") + " is " +
+                  std::to_string(std::isfinite(loss) ? grad_norm : loss) + "; stopped without writing a checkpoint (" +
+                  (intact.empty() ? std::string("none was written yet") : "the last intact one is " + intact.back()) +
+                  "). Lower optimizer.lr, raise schedule.warmup_steps or set optimizer.grad_clip.");
+    }
     ++window_steps;
     peak_step_bytes = std::max<int64_t>(peak_step_bytes, runtime_stats().bytes_peak);
     if (step == first_step) {

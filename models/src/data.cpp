@@ -99,8 +99,12 @@ std::unique_ptr<TokenSource> file_source(const std::string& path, double val_fra
     bool llmc = bytes.size() >= sizeof header && (std::memcpy(header, bytes.data(), sizeof header), header[0] == 20240520);
     size_t offset = llmc ? sizeof header : 0, width = llmc && header[1] == 2 ? 4 : 2;
     check(!llmc || header[1] == 1 || header[1] == 2, path + ": llm.c token file version " + std::to_string(header[1]) + " is not 1 (uint16) or 2 (uint32)");
+    check(!llmc || header[2] >= 0, path + ": llm.c header's token count is " + std::to_string(header[2]) + "; the file is damaged");
+    check(llmc || (bytes.size() - offset) % width == 0, path + ": a headerless .bin holds uint16 tokens, but its size (" +
+                                                          std::to_string(bytes.size()) + " bytes) is odd; the file is truncated or not tokens");
     size_t count = llmc ? static_cast<size_t>(header[2]) : (bytes.size() - offset) / width;
-    check(offset + count * width <= bytes.size(), path + " is truncated: its header promises " + std::to_string(count) + " tokens");
+    check(count <= (bytes.size() - offset) / width, path + " is truncated: its header promises " + std::to_string(count) +
+                                                        " tokens, the file holds " + std::to_string((bytes.size() - offset) / width));
     tokens.resize(count);
     for (size_t i = 0; i < count; ++i) {
       uint32_t v = 0;

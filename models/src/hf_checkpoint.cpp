@@ -72,7 +72,10 @@ LlamaModel load_hf_model(const std::string& dir, Device* device) {
       throw Error(index.string() + " is not valid JSON: " + e.what());
     }
     if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw Error(index.string() + " has no weight_map object");
-    for (auto& [name, file] : j["weight_map"].items()) where[name] = (root / file.get<std::string>()).string();
+    for (auto& [name, file] : j["weight_map"].items()) {
+      if (!file.is_string()) throw Error(index.string() + ": weight_map[\"" + name + "\"] is " + file.dump() + ", not a shard's file name");
+      where[name] = (root / file.get<std::string>()).string();
+    }
   } else if (fs::exists(single)) {
     SafetensorsFile f(single.string());
     for (auto& t : f.tensors()) where[t.name] = single.string();

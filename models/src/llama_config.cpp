@@ -1,6 +1,9 @@
 #include "lathe/models/llama_config.h"
 
+#include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -14,6 +17,10 @@ using json = nlohmann::json;
 template <class T>
 T get(const json& j, const char* key, T fallback, const std::string& where) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
+  // nlohmann truncates 2.5 to 2 and wraps large unsigned values; a count must be a whole number.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+    if (!j[key].is_number_integer() || (j[key].is_number_unsigned() && j[key].get<uint64_t>() > INT64_MAX))
+      throw Error(where + ": key '" + key + "' must be a whole number, got " + j[key].dump());
   try {
     return j[key].get<T>();
   } catch (const json::exception&) {
@@ -57,6 +64,11 @@ void LlamaConfig::validate(const std::string& where) const {
     throw Error(where + ": num_key_value_heads (" + std::to_string(num_key_value_heads) + ") must divide num_attention_heads (" +
                 std::to_string(num_attention_heads) + ")");
   if (head_dim % 2 != 0) throw Error(where + ": head_dim must be even for rotary embeddings, got " + std::to_string(head_dim));
+  positive(max_position_embeddings, "max_position_embeddings");
+  if (!(rope_theta > 1)) throw Error(where + ": rope_theta must be greater than 1 (Llama uses 10000 or 500000), got " + std::to_string(rope_theta));
+  if (!(rms_norm_eps > 0) || !std::isfinite(rms_norm_eps)) throw Error(where + ": rms_norm_eps must be a small positive number, got " + std::to_string(rms_norm_eps));
+  // Parameter counts must fit a 64-bit count (numel throws otherwise), checked before anything is allocated.
+  for (auto& [name, shape] : parameter_shapes()) numel(shape);
 }
 
 std::vector<std::pair<std::string, Shape>> LlamaConfig::parameter_shapes() const {

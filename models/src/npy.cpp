@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "lathe/models/atomic_file.h"
@@ -19,6 +18,41 @@ struct NpyType {
 const NpyType kTypes[] = {{"|b1", DType::Bool, 1, false},   {"|u1", DType::UInt8, 1, false},  {"<i4", DType::Int32, 4, false},
                           {"<u4", DType::UInt32, 4, false}, {"<i8", DType::Int64, 8, false},  {"<f2", DType::Float16, 2, false},
                           {"<f4", DType::Float32, 4, false}, {"<u2", DType::Int32, 2, true},   {"<i2", DType::Int32, 2, true}};
+
+// The text after `'key':` in a .npy header dict (whitespace skipped), or npos. The header is
+// untrusted input: plain scans only, no backtracking regex.
+size_t value_of(const std::string& header, const std::string& key) {
+  size_t at = header.find("'" + key + "'");
+  if (at == std::string::npos) return at;
+  at = header.find_first_not_of(" \t", at + key.size() + 2);
+  if (at == std::string::npos || header[at] != ':') return std::string::npos;
+  at = header.find_first_not_of(" \t", at + 1);
+  return at;
+}
+
+// The extents in the header's shape tuple "(a, b, )", each checked for range.
+Shape parse_shape(const std::string& header, const std::string& path) {
+  size_t at = value_of(header, "shape");
+  if (at == std::string::npos || header[at] != '(') throw Error(path + ": header has no shape tuple");
+  size_t end = header.find(')', at);
+  if (end == std::string::npos) throw Error(path + ": header's shape tuple is not closed");
+  Shape shape;
+  for (size_t i = at + 1; i < end;) {
+    if (header[i] == ' ' || header[i] == ',') { ++i; continue; }
+    if (header[i] < '0' || header[i] > '9') throw Error(path + ": header's shape holds '" + header.substr(i, 1) + "', not a number");
+    int64_t v = 0;
+    for (; i < end && header[i] >= '0' && header[i] <= '9'; ++i)
+      if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, header[i] - '0', &v))
+        throw Error(path + ": an extent of the header's shape overflows a 64-bit count");
+    shape.push_back(v);
+  }
+  try {
+    numel(shape);  // throws when the element count overflows
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  return shape;
+}
 
 }  // namespace
 
@@ -42,23 +76,21 @@ Tensor load_npy(const std::string& path, Device* device) {
   }
   if (start + header_len > bytes.size()) throw Error(path + " is truncated inside its header");
   std::string header = bytes.substr(start, header_len);
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']*)'"))) throw Error(path + ": header has no descr");
-  std::string descr = m[1];
-  if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
+  size_t descr_at = value_of(header, "descr");
+  size_t descr_end = descr_at == std::string::npos || header[descr_at] != '\'' ? std::string::npos : header.find('\'', descr_at + 1);
+  if (descr_end == std::string::npos) throw Error(path + ": header has no descr; is it a .npy file written by NumPy?");
+  std::string descr = header.substr(descr_at + 1, descr_end - descr_at - 1);
+  size_t fortran_at = value_of(header, "fortran_order");
+  if (fortran_at != std::string::npos && header.compare(fortran_at, 4, "True") == 0)
     throw Error(path + ": Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
   const NpyType* type = nullptr;
   for (auto& t : kTypes)
     if (descr == t.descr || (descr.size() == 3 && descr[0] == '=' && descr.substr(1) == std::string(t.descr).substr(1))) type = &t;
   if (!type)
-    throw Error(path + ": dtype '" + descr + "' is not supported (little-endian bool, uint8, (u)int16, int32, uint32, int64, float16, float32)");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) throw Error(path + ": header has no shape");
-  Shape shape;
-  std::string dims = m[1];
-  static const std::regex number("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoll(it->str()));
-  size_t data = start + header_len, want = static_cast<size_t>(numel(shape)) * type->size;
+    throw Error(path + ": dtype '" + descr.substr(0, 32) + "' is not supported (little-endian bool, uint8, (u)int16, int32, uint32, int64, float16, float32)");
+  Shape shape = parse_shape(header, path);
+  size_t data = start + header_len;
+  size_t want = static_cast<size_t>(checked_mul(numel(shape), static_cast<int64_t>(type->size), path + ": the data's size in bytes"));
   if (bytes.size() - data < want)
     throw Error(path + " is truncated: shape " + to_string(shape) + " needs " + std::to_string(want) + " data bytes, the file has " +
                 std::to_string(bytes.size() - data));

@@ -88,6 +88,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       std::string where = path + ": tensor '" + name + "'";
       if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
         throw Error(where + " lacks dtype, shape or data_offsets");
+      if (!entry["dtype"].is_string()) throw Error(where + ": dtype " + entry["dtype"].dump() + " is not a string such as \"F32\"");
+      if (!entry["shape"].is_array()) throw Error(where + ": shape " + entry["shape"].dump() + " is not a list of extents");
       SafetensorInfo info{name, dtype_from_safetensors(entry["dtype"].get<std::string>(), where), {}, 0, 0};
       for (auto& s : entry["shape"]) {
         if (!s.is_number_integer() || s.get<int64_t>() < 0) throw Error(where + " has a bad shape " + entry["shape"].dump());
@@ -98,7 +100,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
         throw Error(where + " has bad data_offsets " + off.dump());
       info.begin = off[0].get<size_t>();
       info.end = off[1].get<size_t>();
-      size_t want = static_cast<size_t>(numel(info.shape)) * itemsize(info.dtype);
+      size_t want = static_cast<size_t>(checked_mul(numel(info.shape), static_cast<int64_t>(itemsize(info.dtype)), where + ": its size in bytes"));
       if (info.end < info.begin || info.end - info.begin != want)
         throw Error(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) + ") hold " +
                     std::to_string(info.end - info.begin) + " bytes, but shape " + to_string(info.shape) + " of " +

@@ -46,7 +46,13 @@ class CpuProgram : public Program {
 };
 
 int thread_count() {
-  if (const char* t = std::getenv("LATHE_CPU_THREADS"); t && std::atoi(t) > 0) return std::atoi(t);
+  if (const char* t = std::getenv("LATHE_CPU_THREADS"); t && *t) {
+    char* end = nullptr;
+    long n = std::strtol(t, &end, 10);
+    if (*end != '\0' || n < 1 || n > 4096)
+      throw Error(std::string("LATHE_CPU_THREADS = '") + t + "' is not a thread count from 1 to 4096; unset it to use every core");
+    return static_cast<int>(n);
+  }
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -69,9 +75,12 @@ class CpuDevice : public Device {
     for (auto& [key, value] : options) {
       if (key != "memory_limit_mib") throw Error("cpu: unknown option '" + key + "' (known: memory_limit_mib)");
       try {
-        limit_ = std::stoull(value) << 20;
+        size_t used = 0;
+        long long mib = std::stoll(value, &used);
+        if (used != value.size() || mib < 1 || mib > (int64_t{1} << 40)) throw Error("range");
+        limit_ = static_cast<uint64_t>(mib) << 20;
       } catch (...) {
-        throw Error("cpu: option memory_limit_mib must be a whole number of MiB, got '" + value + "'");
+        throw Error("cpu: option memory_limit_mib must be a positive whole number of MiB, got '" + value + "'");
       }
     }
     info_.compute_units = pool_.size();
@@ -156,6 +165,9 @@ uint32_t abi_version() { return kPluginAbiVersion; }
 
 ProbeResult probe() {
   std::string cc = CCompiler::find_compiler();
+  const char* env = std::getenv("LATHE_CC");
+  if (cc.empty() && env && std::strchr(env, '/'))
+    return {false, std::string("LATHE_CC = ") + env + " is not an executable file; point it at gcc or clang, or unset it", {}};
   if (cc.empty()) return {false, "no C compiler on PATH: install gcc (apt-get install gcc) or set LATHE_CC", {}};
   return {true, "", {"cpu:0 " + cpu_name() + " (" + std::to_string(thread_count()) + " threads), compiler " + cc}};
 }

@@ -8,7 +8,11 @@ namespace lathe {
 
 using Shape = std::vector<int64_t>;
 
+// The element count; throws for a negative extent or a count that overflows int64. Every
+// parser and op takes sizes from here, so a shape cannot wrap to a small count downstream.
 int64_t numel(const Shape& shape);
+// a * b for sizes (element counts, bytes); throws naming `what` when negative or overflowing.
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what);
 Shape contiguous_strides(const Shape& shape);  // row-major, in elements
 std::string to_string(const Shape& shape);      // "[2, 3]"
 // Turns a possibly negative axis into 0..ndim-1 or throws, naming the op.

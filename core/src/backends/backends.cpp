@@ -4,7 +4,9 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -50,6 +52,12 @@ LoadedPlugin* load_locked(const std::string& path) {
   std::string canonical = fs::weakly_canonical(path).string();
   if (auto it = r.by_path.find(canonical); it != r.by_path.end()) return it->second;
   if (!fs::exists(canonical)) throw PluginError("plugin file " + path + " does not exist");
+  {  // dlopen's message for a file that is not a library at all is a bare "Bad file descriptor"
+    char magic[4] = {};
+    std::ifstream(canonical, std::ios::binary).read(magic, 4);
+    if (std::memcmp(magic, "\x7f" "ELF", 4) != 0)
+      throw PluginError("plugin file " + canonical + " is not a shared library (no ELF header); rebuild it or remove it from the plugin path");
+  }
   boost::dll::shared_library lib;
   boost::system::error_code ec;
   lib.load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
@@ -180,6 +188,9 @@ Device* get_device(const std::string& spec, const DeviceOptions& options) {
   if (!r.by_name.count(name)) scan_locked();
   auto it = r.by_name.find(name);
   if (it == r.by_name.end()) {
+    // A plugin file of that name that failed to load says why, rather than "no backend".
+    for (auto& d : plugin_search_path())
+      if (fs::path f = fs::path(d) / ("lathe_" + name + ".so"); fs::exists(f)) load_locked(f.string());
     std::string known, path;
     for (auto& [n, p] : r.by_name) known += (known.empty() ? "" : ", ") + n;
     for (auto& d : plugin_search_path()) path += "\n  " + d;

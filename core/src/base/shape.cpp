@@ -7,8 +7,19 @@ namespace lathe {
 
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape) {
+    if (s < 0) throw Error("shape " + to_string(shape) + " has a negative extent");
+    if (__builtin_mul_overflow(n, s, &n))
+      throw Error("shape " + to_string(shape) + " has more elements than a 64-bit count holds");
+  }
   return n;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r))
+    throw Error(what + ": " + std::to_string(a) + " x " + std::to_string(b) + " is negative or overflows a 64-bit count");
+  return r;
 }
 
 Shape contiguous_strides(const Shape& shape) {

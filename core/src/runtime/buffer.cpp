@@ -8,7 +8,9 @@
 
 namespace lathe {
 
-Buffer::Buffer(Device* device, DType dtype, int64_t numel) : device_(device), dtype_(dtype), numel_(numel) {}
+Buffer::Buffer(Device* device, DType dtype, int64_t numel) : device_(device), dtype_(dtype), numel_(numel) {
+  checked_mul(numel, static_cast<int64_t>(itemsize(dtype)), "a buffer's size in bytes");
+}
 
 Buffer::~Buffer() {
   if (handle_ && device_) {

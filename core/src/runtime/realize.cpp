@@ -125,6 +125,8 @@ void realize_nodes(const std::vector<Node*>& roots) {
         break;
       }
     check(item.node->device != nullptr, [&] { return "realize: " + describe(item) + " has no device"; });
+    // Outputs without elements: nothing to compute, and no kernel may touch their buffers.
+    if (std::all_of(outs.begin(), outs.end(), [](auto& o) { return numel(o.first->shape) == 0; })) continue;
     Device* device = item.node->device;
     lowered[i] = lower_cached(outs, input_of_for(selves), device);
     CachedLowering& entry = *lowered[i].entry;
@@ -157,6 +159,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       if (recording && src->buffer) owner.emplace(src->buffer.get(), src->buffer);
     } else {
       const Lowered& lk = lowered[first[i]];
+      if (!lk.entry) continue;  // an empty group: launched never, reads nothing
       size_t outputs = 0;
       while (first[i] + outputs < items.size() && first[first[i] + outputs] == first[i]) ++outputs;
       reads[i].assign(lk.params.begin() + static_cast<long>(outputs), lk.params.end());
@@ -181,7 +184,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       for (Buffer* b : release[i]) b->release_memory();
       continue;
     }
-    if (first[i] == i) {  // a group's kernel runs at its first item
+    if (first[i] == i && lowered[i].entry) {  // a group's kernel runs at its first item
       Device* device = item.node->device;
       const Lowered& lk = lowered[i];
       const Kernel& kernel = lk.entry->kernel;
