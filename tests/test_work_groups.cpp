@@ -19,6 +19,7 @@ class WorkGroups : public Conformance {
   // The one kernel that computes t (its inputs realized beforehand), lowered with `opt` or,
   // without, with the device's heuristics; run() executes it and returns its values.
   struct Lowered {
+    Tensor value;  // owns the graph: the items point into it
     std::vector<ScheduleItem> items;
     LoweredKernel lk;
     std::vector<float> run() {
@@ -34,6 +35,7 @@ class WorkGroups : public Conformance {
   };
   Lowered lowered(const Tensor& t, const LoweringOptions* opt = nullptr) {
     Lowered l;
+    l.value = t;
     l.items = create_schedule({t.node().get()});
     EXPECT_EQ(l.items.size(), 1u);
     Node* self = l.items[0].node;

@@ -53,6 +53,8 @@ struct TrainConfig {
 
 // Reads `path` (empty: defaults only), applies overrides "section.key=value", validates.
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides);
+// The same from TOML text; `where` names it in errors.
+TrainConfig parse_train_config(const std::string& text, const std::string& where);
 // The whole configuration as TOML with every default filled in and each key documented.
 std::string config_to_toml(const TrainConfig& config);
 

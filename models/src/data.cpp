@@ -82,6 +82,27 @@ std::string read_all(const std::string& path) {
 
 }  // namespace
 
+std::vector<int32_t> parse_token_bin(const std::string& bytes, const std::string& path) {
+  std::vector<int32_t> tokens;
+  int32_t header[256] = {};
+  bool llmc = bytes.size() >= sizeof header && (std::memcpy(header, bytes.data(), sizeof header), header[0] == 20240520);
+  size_t offset = llmc ? sizeof header : 0, width = llmc && header[1] == 2 ? 4 : 2;
+  check(!llmc || header[1] == 1 || header[1] == 2, path + ": llm.c token file version " + std::to_string(header[1]) + " is not 1 (uint16) or 2 (uint32)");
+  check(!llmc || header[2] >= 0, path + ": llm.c header's token count is " + std::to_string(header[2]) + "; the file is damaged");
+  check(llmc || (bytes.size() - offset) % width == 0, path + ": a headerless .bin holds uint16 tokens, but its size (" +
+                                                        std::to_string(bytes.size()) + " bytes) is odd; the file is truncated or not tokens");
+  size_t count = llmc ? static_cast<size_t>(header[2]) : (bytes.size() - offset) / width;
+  check(count <= (bytes.size() - offset) / width, path + " is truncated: its header promises " + std::to_string(count) +
+                                                      " tokens, the file holds " + std::to_string((bytes.size() - offset) / width));
+  tokens.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t v = 0;
+    std::memcpy(&v, bytes.data() + offset + i * width, width);
+    tokens[i] = static_cast<int32_t>(v);
+  }
+  return tokens;
+}
+
 std::unique_ptr<TokenSource> synthetic_source(int64_t vocab) { return std::make_unique<SyntheticSource>(vocab); }
 
 std::unique_ptr<TokenSource> file_source(const std::string& path, double val_fraction) {
@@ -94,23 +115,7 @@ std::unique_ptr<TokenSource> file_source(const std::string& path, double val_fra
     check(!is_float(t.dtype()), path + ": token arrays must hold integers, not " + std::string(dtype_name(t.dtype())));
     tokens = t.flatten().cast(DType::Int32).to_vector<int32_t>();
   } else if (ends_with(".bin")) {
-    std::string bytes = read_all(path);
-    int32_t header[256] = {};
-    bool llmc = bytes.size() >= sizeof header && (std::memcpy(header, bytes.data(), sizeof header), header[0] == 20240520);
-    size_t offset = llmc ? sizeof header : 0, width = llmc && header[1] == 2 ? 4 : 2;
-    check(!llmc || header[1] == 1 || header[1] == 2, path + ": llm.c token file version " + std::to_string(header[1]) + " is not 1 (uint16) or 2 (uint32)");
-    check(!llmc || header[2] >= 0, path + ": llm.c header's token count is " + std::to_string(header[2]) + "; the file is damaged");
-    check(llmc || (bytes.size() - offset) % width == 0, path + ": a headerless .bin holds uint16 tokens, but its size (" +
-                                                          std::to_string(bytes.size()) + " bytes) is odd; the file is truncated or not tokens");
-    size_t count = llmc ? static_cast<size_t>(header[2]) : (bytes.size() - offset) / width;
-    check(count <= (bytes.size() - offset) / width, path + " is truncated: its header promises " + std::to_string(count) +
-                                                        " tokens, the file holds " + std::to_string((bytes.size() - offset) / width));
-    tokens.resize(count);
-    for (size_t i = 0; i < count; ++i) {
-      uint32_t v = 0;
-      std::memcpy(&v, bytes.data() + offset + i * width, width);
-      tokens[i] = static_cast<int32_t>(v);
-    }
+    tokens = parse_token_bin(read_all(path), path);
   } else {
     std::string bytes = read_all(path);
     tokens.assign(bytes.begin(), bytes.end());

@@ -56,12 +56,7 @@ Shape parse_shape(const std::string& header, const std::string& path) {
 
 }  // namespace
 
-Tensor load_npy(const std::string& path, Device* device) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot open " + path + ": the file is missing or unreadable");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string bytes = ss.str();
+NpyLayout parse_npy(const std::string& bytes, const std::string& path) {
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw Error(path + " is not a .npy file (bad magic)");
   int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len, start;
@@ -88,20 +83,29 @@ Tensor load_npy(const std::string& path, Device* device) {
     if (descr == t.descr || (descr.size() == 3 && descr[0] == '=' && descr.substr(1) == std::string(t.descr).substr(1))) type = &t;
   if (!type)
     throw Error(path + ": dtype '" + descr.substr(0, 32) + "' is not supported (little-endian bool, uint8, (u)int16, int32, uint32, int64, float16, float32)");
-  Shape shape = parse_shape(header, path);
-  size_t data = start + header_len;
-  size_t want = static_cast<size_t>(checked_mul(numel(shape), static_cast<int64_t>(type->size), path + ": the data's size in bytes"));
-  if (bytes.size() - data < want)
-    throw Error(path + " is truncated: shape " + to_string(shape) + " needs " + std::to_string(want) + " data bytes, the file has " +
-                std::to_string(bytes.size() - data));
-  if (!type->widen16) return Tensor::from_data(bytes.data() + data, shape, type->dtype, device);
-  std::vector<int32_t> v(static_cast<size_t>(numel(shape)));
+  NpyLayout layout{type->dtype, parse_shape(header, path), start + header_len, type->size, type->widen16, descr == "<i2"};
+  size_t want = static_cast<size_t>(checked_mul(numel(layout.shape), static_cast<int64_t>(type->size), path + ": the data's size in bytes"));
+  if (bytes.size() - layout.data_offset < want)
+    throw Error(path + " is truncated: shape " + to_string(layout.shape) + " needs " + std::to_string(want) + " data bytes, the file has " +
+                std::to_string(bytes.size() - layout.data_offset));
+  return layout;
+}
+
+Tensor load_npy(const std::string& path, Device* device) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot open " + path + ": the file is missing or unreadable");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string bytes = ss.str();
+  const NpyLayout l = parse_npy(bytes, path);
+  if (!l.widen16) return Tensor::from_data(bytes.data() + l.data_offset, l.shape, l.dtype, device);
+  std::vector<int32_t> v(static_cast<size_t>(numel(l.shape)));
   for (size_t i = 0; i < v.size(); ++i) {
     uint16_t u;
-    std::memcpy(&u, bytes.data() + data + 2 * i, 2);
-    v[i] = descr == "<i2" ? static_cast<int16_t>(u) : u;
+    std::memcpy(&u, bytes.data() + l.data_offset + 2 * i, 2);
+    v[i] = l.signed16 ? static_cast<int16_t>(u) : u;
   }
-  return Tensor::from_vector(v, shape, DType::Int32, device);
+  return Tensor::from_vector(v, l.shape, DType::Int32, device);
 }
 
 void save_npy(const std::string& path, const Tensor& t) {

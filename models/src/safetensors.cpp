@@ -45,6 +45,63 @@ DType dtype_from_safetensors(const std::string& name, const std::string& where) 
   throw Error(where + ": dtype '" + name + "' is not supported (use F32, F16, BF16, I32, I64, U32, U8 or BOOL)");
 }
 
+SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, size_t size, const std::string& path) {
+  if (size < 8) throw Error(path + " is truncated: " + std::to_string(size) + " bytes, too short for the 8-byte header length");
+  SafetensorsHeader h;
+  uint64_t header_len = read_le64(bytes);
+  if (header_len > size - 8)
+    throw Error(path + " is truncated or not a safetensors file: the header claims " + std::to_string(header_len) +
+                " bytes but only " + std::to_string(size - 8) + " follow");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": the header is not valid JSON (" + e.what() + ")");
+  }
+  if (!header.is_object()) throw Error(path + ": the header is not a JSON object");
+  h.data_offset = 8 + header_len;
+  const size_t data_size = size - 8 - header_len;
+  for (auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object()) throw Error(path + ": __metadata__ is " + entry.dump().substr(0, 64) + ", not an object of strings");
+      for (auto& [k, v] : entry.items())
+        if (v.is_string()) h.metadata[k] = v.get<std::string>();
+      continue;
+    }
+    std::string where = path + ": tensor '" + name + "'";
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
+      throw Error(where + " lacks dtype, shape or data_offsets");
+    if (!entry["dtype"].is_string()) throw Error(where + ": dtype " + entry["dtype"].dump() + " is not a string such as \"F32\"");
+    if (!entry["shape"].is_array()) throw Error(where + ": shape " + entry["shape"].dump() + " is not a list of extents");
+    SafetensorInfo info{name, dtype_from_safetensors(entry["dtype"].get<std::string>(), where), {}, 0, 0};
+    for (auto& s : entry["shape"]) {
+      if (!s.is_number_integer() || s.get<int64_t>() < 0) throw Error(where + " has a bad shape " + entry["shape"].dump());
+      info.shape.push_back(s.get<int64_t>());
+    }
+    auto& off = entry["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      throw Error(where + " has bad data_offsets " + off.dump());
+    info.begin = off[0].get<size_t>();
+    info.end = off[1].get<size_t>();
+    size_t want = static_cast<size_t>(checked_mul(numel(info.shape), static_cast<int64_t>(itemsize(info.dtype)), where + ": its size in bytes"));
+    if (info.end < info.begin || info.end - info.begin != want)
+      throw Error(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) + ") hold " +
+                  std::to_string(info.end - info.begin) + " bytes, but shape " + to_string(info.shape) + " of " +
+                  safetensors_dtype(info.dtype) + " needs " + std::to_string(want));
+    if (info.end > data_size)
+      throw Error(where + " ends at byte " + std::to_string(info.end) + " of the data, but the file holds only " +
+                  std::to_string(data_size) + " data bytes: the file is truncated");
+    h.tensors.push_back(info);
+  }
+  // Byte ranges must not overlap (the format also forbids holes; overlaps would alias tensors).
+  std::vector<std::pair<size_t, size_t>> ranges;
+  for (auto& t : h.tensors) ranges.push_back({t.begin, t.end});
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ranges[i - 1].second) throw Error(path + ": tensors overlap in the data section at byte " + std::to_string(ranges[i].first));
+  return h;
+}
+
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) throw Error("cannot open safetensors file " + path + ": " + sys_error());
@@ -65,58 +122,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     throw Error("cannot map " + path + ": " + sys_error());
   }
   try {
-    auto* bytes = static_cast<const unsigned char*>(map_);
-    uint64_t header_len = read_le64(bytes);
-    if (header_len > map_size_ - 8)
-      throw Error(path + " is truncated or not a safetensors file: the header claims " + std::to_string(header_len) +
-                  " bytes but only " + std::to_string(map_size_ - 8) + " follow");
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(path + ": the header is not valid JSON (" + e.what() + ")");
-    }
-    if (!header.is_object()) throw Error(path + ": the header is not a JSON object");
-    data_ = bytes + 8 + header_len;
-    const size_t data_size = map_size_ - 8 - header_len;
-    for (auto& [name, entry] : header.items()) {
-      if (name == "__metadata__") {
-        for (auto& [k, v] : entry.items())
-          if (v.is_string()) metadata_[k] = v.get<std::string>();
-        continue;
-      }
-      std::string where = path + ": tensor '" + name + "'";
-      if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
-        throw Error(where + " lacks dtype, shape or data_offsets");
-      if (!entry["dtype"].is_string()) throw Error(where + ": dtype " + entry["dtype"].dump() + " is not a string such as \"F32\"");
-      if (!entry["shape"].is_array()) throw Error(where + ": shape " + entry["shape"].dump() + " is not a list of extents");
-      SafetensorInfo info{name, dtype_from_safetensors(entry["dtype"].get<std::string>(), where), {}, 0, 0};
-      for (auto& s : entry["shape"]) {
-        if (!s.is_number_integer() || s.get<int64_t>() < 0) throw Error(where + " has a bad shape " + entry["shape"].dump());
-        info.shape.push_back(s.get<int64_t>());
-      }
-      auto& off = entry["data_offsets"];
-      if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-        throw Error(where + " has bad data_offsets " + off.dump());
-      info.begin = off[0].get<size_t>();
-      info.end = off[1].get<size_t>();
-      size_t want = static_cast<size_t>(checked_mul(numel(info.shape), static_cast<int64_t>(itemsize(info.dtype)), where + ": its size in bytes"));
-      if (info.end < info.begin || info.end - info.begin != want)
-        throw Error(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) + ") hold " +
-                    std::to_string(info.end - info.begin) + " bytes, but shape " + to_string(info.shape) + " of " +
-                    safetensors_dtype(info.dtype) + " needs " + std::to_string(want));
-      if (info.end > data_size)
-        throw Error(where + " ends at byte " + std::to_string(info.end) + " of the data, but the file holds only " +
-                    std::to_string(data_size) + " data bytes: the file is truncated");
-      index_[name] = tensors_.size();
-      tensors_.push_back(info);
-    }
-    // Byte ranges must not overlap (the format also forbids holes; overlaps would alias tensors).
-    std::vector<std::pair<size_t, size_t>> ranges;
-    for (auto& t : tensors_) ranges.push_back({t.begin, t.end});
-    std::sort(ranges.begin(), ranges.end());
-    for (size_t i = 1; i < ranges.size(); ++i)
-      if (ranges[i].first < ranges[i - 1].second) throw Error(path + ": tensors overlap in the data section at byte " + std::to_string(ranges[i].first));
+    SafetensorsHeader h = parse_safetensors_header(static_cast<const unsigned char*>(map_), map_size_, path);
+    tensors_ = std::move(h.tensors);
+    metadata_ = std::move(h.metadata);
+    data_ = static_cast<const unsigned char*>(map_) + h.data_offset;
+    for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
   } catch (...) {
     munmap(map_, map_size_);
     map_ = nullptr;

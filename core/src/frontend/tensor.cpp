@@ -148,6 +148,7 @@ Tensor Tensor::to(Device* device) const {
 }
 
 void convert_to_host(const void* src, DType from, void* dst, DType to, int64_t n) {
+  if (n == 0) return;  // an empty vector's data() may be null, which memcpy must not see
   if (from == to) {
     std::memcpy(dst, src, static_cast<size_t>(n) * itemsize(from));
     return;

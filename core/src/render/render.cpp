@@ -197,7 +197,11 @@ std::string render_alu(const CDialect& d, const Inst& in, const std::vector<std:
     case Op::And: return bin("&");
     case Op::Or: return bin("|");
     case Op::Xor: return bin("^");
-    case Op::Shl: return "(" + d.type(t) + ")" + bin("<<");
+    // A signed left shift of a negative value is undefined in C: shift the unsigned twin (each
+    // dialect spells it with a leading u: uint32_t, uint) and convert back.
+    case Op::Shl:
+      return t == DType::Int32 || t == DType::Int64 ? "((" + d.type(t) + ")((u" + d.type(t) + ")" + a[0] + "<<" + a[1] + "))"
+                                                    : "(" + d.type(t) + ")" + bin("<<");
     case Op::Shr: return bin(">>");
     case Op::Where: return "(" + a[0] + "?" + a[1] + ":" + a[2] + ")";
     default: throw Error(std::string("C renderer: unexpected ALU op ") + op_name(in.alu));

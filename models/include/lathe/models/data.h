@@ -44,6 +44,9 @@ std::unique_ptr<TokenSource> synthetic_source(int64_t vocab);
 // "*.npy" integer arrays, anything else read as UTF-8 text tokenized as bytes (vocab 256).
 // The last `val_fraction` of the tokens is the validation split.
 std::unique_ptr<TokenSource> file_source(const std::string& path, double val_fraction);
+// The tokens of a .bin file's bytes: llm.c's (a 256-int header, uint16 or uint32 tokens) or
+// headerless uint16; header and size are checked, `path` names the file in errors.
+std::vector<int32_t> parse_token_bin(const std::string& bytes, const std::string& path);
 
 struct Batch {
   Tensor tokens;           // [B, T + 1] int32: the sampled windows, one device buffer

@@ -18,6 +18,16 @@ struct SafetensorInfo {
   size_t begin, end;  // byte offsets into the data section
 };
 
+// A safetensors file's header parsed from its bytes and checked against their size: the
+// tensors (byte ranges inside the data section, not overlapping), the metadata, and where the
+// data section starts. Throws lathe::Error naming `path` and what is wrong.
+struct SafetensorsHeader {
+  std::vector<SafetensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+  size_t data_offset = 0;
+};
+SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, size_t size, const std::string& path);
+
 class SafetensorsFile {
  public:
   // Throws lathe::Error naming the file and what is wrong: missing, truncated, a header that

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, on the cpu backend, with
+# the generated kernels compiled with the same sanitizers (so their out-of-bounds accesses are
+# caught too). Usage: scripts/sanitize.sh [gtest filter]; BUILD_DIR (default build-sanitize).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${BUILD_DIR:-build-sanitize}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLATHE_SANITIZE=ON >/dev/null
+cmake --build "$build" -j "$(nproc)" --target lathe_tests lathe_cpu lathe_amd_kfd lathe_amd_kfd_test_driver 2>&1 | grep -E " error: " || true
+# Plugins and the lowering cache are leaked on purpose (they live until exit): no leak check.
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=0"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export LATHE_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+export LATHE_CACHE_DIR="$build/kernel_cache"  # kernels built with the sanitizers, apart from the others
+# OpenCL runs inside PoCL's own compiler and runtime, which are not built with the sanitizers.
+"$build/bin/lathe_tests" --gtest_filter="${1:-*}:-*/opencl" --gtest_brief=1
