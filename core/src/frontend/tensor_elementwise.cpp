@@ -8,6 +8,13 @@
 namespace lathe {
 namespace {
 
+// Zeros shaped like x whose gradient with respect to x is 0 (for any x, inf and NaN included):
+// it keeps x in the graph where PyTorch defines a zero gradient (sign, x ** 0), so that
+// backward() gives x a zero .grad() instead of none. The condition is true for every value.
+Tensor zero_gradient_of(const Tensor& x) {
+  return Tensor::where(x.eq(x).logical_or(x.ne(x)), x.zeros_like(), x);
+}
+
 // Broadcast both operands to a common shape and dtype.
 std::pair<NodeRef, NodeRef> align(const Tensor& a, const Tensor& b, const char* op, std::optional<DType> force = {}) {
   Shape out = broadcast_shapes(a.shape(), b.shape(), op);
@@ -78,10 +85,12 @@ Tensor Tensor::tanh() const { return 2.0 * (2.0 * as_float(*this)).sigmoid() - 1
 Tensor Tensor::relu() const { return where(*this > 0, *this, zeros_like()); }
 Tensor Tensor::silu() const { return *this * sigmoid(); }
 Tensor Tensor::square() const { return *this * *this; }
-Tensor Tensor::abs() const { return where(*this < 0, neg(), *this); }
+// The gradient is sign(x), 0 at zero as in PyTorch (x * 0 carries it), and NaN stays NaN.
+Tensor Tensor::abs() const { return where(*this < 0, neg(), where(*this > 0, *this, *this * 0)); }
 Tensor Tensor::sign() const {
   Tensor one = ones_like(), zero = zeros_like();
-  return where(*this > 0, one, where(*this < 0, -one, zero));
+  Tensor s = where(*this > 0, one, where(*this < 0, -one, zero));
+  return is_float(dtype()) ? s + zero_gradient_of(*this) : s;
 }
 
 // Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7), odd extension for x < 0.
@@ -121,17 +130,19 @@ Tensor Tensor::pow(Scalar e) const {
   if (!e.is_float || e.value == std::floor(e.value)) {
     if (e.value == 2) return as_float(*this) * as_float(*this);
     if (e.value == 1) return as_float(*this);
-    if (e.value == 0) return as_float(*this).ones_like();
+    if (e.value == 0) return as_float(*this).ones_like() + zero_gradient_of(as_float(*this));
     if (e.value == -1) return reciprocal();
   }
   if (e.value == 0.5) return sqrt();
   return pow(as_float(*this).scalar_like(e));
 }
 
+// Low first, then high (so low > high gives high everywhere); the gradient passes only strictly
+// inside (low, high), 0 at the bounds as in PyTorch 2.15; NaN stays NaN.
 Tensor Tensor::clamp(std::optional<double> low, std::optional<double> high) const {
   Tensor r = *this;
-  if (low) r = r.maximum(scalar_like(*low));
-  if (high) r = r.minimum(r.scalar_like(*high));
+  if (low) r = where(r.le(r.scalar_like(*low)), r.scalar_like(*low), r);
+  if (high) r = where(r.ge(r.scalar_like(*high)), r.scalar_like(*high), r);
   return r;
 }
 

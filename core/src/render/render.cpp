@@ -184,7 +184,7 @@ std::string render_alu(const CDialect& d, const Inst& in, const std::vector<std:
   switch (in.alu) {
     case Op::Exp2: case Op::Log2: case Op::Sin: case Op::Sqrt: case Op::Trunc: return round_to(t, d.math(in.alu, t, a[0]));
     case Op::Recip: return round_to(t, "(1.0f/" + a[0] + ")");
-    case Op::Neg: return t == DType::Bool ? "(!" + a[0] + ")" : round_to(t, "(-" + a[0] + ")");
+    case Op::Neg: return t == DType::Bool ? "(!" + a[0] + ")" : round_to(t, "(-(" + a[0] + "))");  // -(-0.2f), never --0.2f
     case Op::Cast: return render_cast(d, insts[in.src[0]].dtype, t, a[0]);
     case Op::Bitcast: return d.bitcast(insts[in.src[0]].dtype, t, a[0]);
     case Op::Add: return t == DType::Bool ? "(" + a[0] + "|" + a[1] + ")" : round_to(t, bin("+"));
