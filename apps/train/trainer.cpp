@@ -105,6 +105,14 @@ TrainResult train(const TrainConfig& c) {
   models::SamplerRng train_rng(static_cast<uint64_t>(c.seed) * 2 + 1), val_rng(static_cast<uint64_t>(c.seed) * 2 + 2);
   // Everything checkable before the first step: the run folder, both data splits.
   claim_run_folder(c, model.config());
+  {  // a lower bound on a step's memory: one micro-batch's logits (float32)
+    const int64_t logits = checked_mul(checked_mul(c.batch_size, c.seq_len, "train.batch_size x train.seq_len"),
+                                       checked_mul(model.config().vocab_size, 4, "the vocabulary's bytes"), "a batch's logits in bytes");
+    if (device->info().memory_bytes > 0 && static_cast<uint64_t>(logits) > device->info().memory_bytes)
+      throw Error("train.batch_size x train.seq_len = " + std::to_string(int64_t{c.batch_size} * c.seq_len) + " tokens: their logits alone take " +
+                  std::to_string(logits >> 30) + " GiB, more than " + device->label() + "'s " + std::to_string(device->info().memory_bytes >> 30) +
+                  " GiB. Lower train.batch_size or train.seq_len and raise train.grad_accum.");
+  }
   for (auto split : {models::Split::Train, models::Split::Validation}) {
     models::SamplerRng probe(0);
     std::vector<int32_t> window;

@@ -45,6 +45,12 @@ class CpuProgram : public Program {
   ThreadPool& pool_;
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 int thread_count() {
   if (const char* t = std::getenv("LATHE_CPU_THREADS"); t && *t) {
     char* end = nullptr;
@@ -92,8 +98,18 @@ class CpuDevice : public Device {
 
   // Freed blocks are kept by size and handed out again: fresh pages would cost a page fault
   // each on first touch, which dominates memory-bound kernels.
+  // Under AddressSanitizer every buffer is its exact size and freed at once, so a kernel that
+  // reads or writes past a buffer, or a freed one, is reported.
   void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
+    size_t rounded = kSanitized ? std::max<size_t>(bytes, 1) : (bytes + 63) / 64 * 64;
+    if (kSanitized) {
+      void* p = nullptr;
+      if (posix_memalign(&p, 64, rounded) != 0) throw OutOfMemoryError("cpu: cannot allocate " + std::to_string(bytes >> 20) + " MiB");
+      std::lock_guard<std::mutex> lock(mu_);
+      sizes_[p] = rounded;
+      live_bytes_ += rounded;
+      return p;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = free_.find(rounded);
@@ -133,7 +149,7 @@ class CpuDevice : public Device {
     size_t size = sizes_.at(handle);
     sizes_.erase(handle);
     live_bytes_ -= size;
-    if (cached_bytes_ + size > info_.memory_bytes / 8) {
+    if (kSanitized || cached_bytes_ + size > info_.memory_bytes / 8) {
       std::free(handle);
       return;
     }
