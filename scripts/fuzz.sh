@@ -3,6 +3,7 @@
 # each for FUZZ_SECONDS (default 20) from its seed corpus; fails on any finding.
 #   scripts/fuzz.sh                    every target, 20 s each (CI)
 #   FUZZ_SECONDS=600 scripts/fuzz.sh npy safetensors   longer runs of chosen targets
+#   FUZZ_RUNS=10000000 scripts/fuzz.sh                  a number of executions instead of a time
 # Needs a normal build in BUILD_DIR (default build) for liblathe.so; writes into build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +31,9 @@ for t in "${targets[@]}"; do
   "$cxx" "${flags[@]}" "tests/fuzz/fuzz_$t.cpp" ${sources[$t]} "${link[@]}" -o "$out/fuzz_$t"
   mkdir -p "$out/corpus/$t" "$out/findings/$t"
   dict=(); case "$t" in safetensors|llama_config) dict=(-dict=tests/fuzz/json.dict);; esac
-  "$out/fuzz_$t" "$out/corpus/$t" "tests/fuzz/seeds/$t" "${dict[@]}" -max_total_time="$seconds" -max_len=4096 \
+  limit=(-max_total_time="$seconds"); [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
+  "$out/fuzz_$t" "$out/corpus/$t" "tests/fuzz/seeds/$t" "${dict[@]}" "${limit[@]}" -max_len=4096 \
     -artifact_prefix="$out/findings/$t/" -print_final_stats=1 2>"$out/fuzz_$t.log" || {
     tail -40 "$out/fuzz_$t.log"; echo "fuzz: $t found a crash (input in $out/findings/$t/)"; exit 1; }
-  echo "fuzz: $t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$out/fuzz_$t.log" | grep -o '[0-9]*$') inputs in ${seconds} s, no crash"
+  echo "fuzz: $t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$out/fuzz_$t.log" | grep -o '[0-9]*$') inputs in $(grep -o 'Done [0-9]* runs in [0-9]* second' "$out/fuzz_$t.log" | grep -o '[0-9]* second' | grep -o '[0-9]*') s, no crash"
 done
