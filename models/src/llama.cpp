@@ -61,6 +61,10 @@ const ops::RopeTables& LlamaModel::rope(int64_t seq_len) const {
   return it->second;
 }
 
+Tensor LlamaModel::project(const Tensor& x, const std::string& weight) const {
+  return ops::linear(x.cast(compute_dtype_), p(weight).cast(compute_dtype_));
+}
+
 Tensor LlamaModel::forward(const Tensor& tokens) const {
   check(tokens.ndim() == 2, "forward: tokens must be [batch, time], got " + to_string(tokens.shape()));
   const auto& c = config_;
@@ -70,17 +74,17 @@ Tensor LlamaModel::forward(const Tensor& tokens) const {
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     std::string pre = "model.layers." + std::to_string(l) + ".";
     Tensor n = ops::rms_norm(x, p(pre + "input_layernorm.weight"), c.rms_norm_eps);
-    Tensor q = ops::linear(n, p(pre + "self_attn.q_proj.weight")).reshape({b, t, h, hd}).transpose(1, 2);
-    Tensor k = ops::linear(n, p(pre + "self_attn.k_proj.weight")).reshape({b, t, kv, hd}).transpose(1, 2);
-    Tensor v = ops::linear(n, p(pre + "self_attn.v_proj.weight")).reshape({b, t, kv, hd}).transpose(1, 2);
+    Tensor q = project(n, pre + "self_attn.q_proj.weight").reshape({b, t, h, hd}).transpose(1, 2);
+    Tensor k = project(n, pre + "self_attn.k_proj.weight").reshape({b, t, kv, hd}).transpose(1, 2);
+    Tensor v = project(n, pre + "self_attn.v_proj.weight").reshape({b, t, kv, hd}).transpose(1, 2);
     Tensor a = ops::scaled_dot_product_attention(ops::apply_rope(q, tables), ops::apply_rope(k, tables), v, true);
-    x = x + ops::linear(a.transpose(1, 2).reshape({b, t, h * hd}), p(pre + "self_attn.o_proj.weight"));
+    x = x + project(a.transpose(1, 2).reshape({b, t, h * hd}), pre + "self_attn.o_proj.weight");
     n = ops::rms_norm(x, p(pre + "post_attention_layernorm.weight"), c.rms_norm_eps);
-    Tensor mlp = ops::swiglu(ops::linear(n, p(pre + "mlp.gate_proj.weight")), ops::linear(n, p(pre + "mlp.up_proj.weight")));
-    x = x + ops::linear(mlp, p(pre + "mlp.down_proj.weight"));
+    Tensor mlp = ops::swiglu(project(n, pre + "mlp.gate_proj.weight"), project(n, pre + "mlp.up_proj.weight"));
+    x = x + project(mlp, pre + "mlp.down_proj.weight");
   }
   x = ops::rms_norm(x, p("model.norm.weight"), c.rms_norm_eps);
-  return ops::linear(x, p(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight")).cast(DType::Float32);
+  return project(x, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight").cast(DType::Float32);
 }
 
 Tensor LlamaModel::loss(const Tensor& inputs, const Tensor& targets) const {

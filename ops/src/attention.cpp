@@ -18,15 +18,21 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   int64_t h = q.shape()[1], hkv = k.shape()[1];
   check(hkv > 0 && h % hkv == 0, "attention: " + std::to_string(hkv) + " key/value heads do not divide " + std::to_string(h) + " query heads");
   check(k.shape() == v.shape(), "attention: k " + to_string(k.shape()) + " and v " + to_string(v.shape()) + " differ");
-  Tensor kr = repeat_kv(k, h / hkv), vr = repeat_kv(v, h / hkv);
+  // 16-bit q, k, v: scores, softmax and the weighted sum in float32, the output rounded once to
+  // their type, as fused attention kernels (PyTorch's included) compute it.
+  const DType io = q.dtype();
+  const bool narrow = io == DType::BFloat16 || io == DType::Float16;
+  auto wide = [&](const Tensor& x) { return narrow ? x.cast(DType::Float32) : x; };
+  Tensor kr = repeat_kv(wide(k), h / hkv), vr = repeat_kv(wide(v), h / hkv);
   int64_t t = q.shape()[2], s = k.shape()[2], d = q.shape()[3];
-  Tensor scores = q.matmul(kr.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(d)));
+  Tensor scores = wide(q).matmul(kr.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(d)));
   if (causal) {
     Tensor row = Tensor::arange(0, static_cast<double>(t), 1, DType::Int32, q.device()).reshape({t, 1}) + Scalar(static_cast<long long>(s - t));
     Tensor col = Tensor::arange(0, static_cast<double>(s), 1, DType::Int32, q.device()).reshape({1, s});
     scores = Tensor::where(col > row, scores.full_like(-INFINITY), scores);
   }
-  return softmax(scores, -1).matmul(vr);
+  Tensor out = softmax(scores, -1).matmul(vr);
+  return narrow ? out.cast(io) : out;
 }
 
 }  // namespace lathe::ops

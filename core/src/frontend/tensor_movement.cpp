@@ -235,10 +235,16 @@ Tensor Tensor::matmul(const Tensor& o) const {
   check(b.shape()[b.ndim() - 2] == k, [&] { return "matmul: " + to_string(shape()) + " @ " + to_string(o.shape()) +
                                           ": inner dimensions " + std::to_string(k) + " and " +
                                           std::to_string(b.shape()[b.ndim() - 2]) + " differ"; });
-  // a[..., M, 1, K] * b^T[..., 1, N, K] summed over K: one fused multiply-reduce.
+  // a[..., M, 1, K] * b^T[..., 1, N, K] summed over K: one fused multiply-reduce. 16-bit
+  // operands are multiplied and summed in float32 and the result rounded once, as PyTorch's
+  // matmul and matrix units do (rounding every product cost accuracy and vectorization).
+  const DType out = promote(a.dtype(), b.dtype());
+  const bool narrow = out == DType::BFloat16 || out == DType::Float16;
+  if (narrow) a = a.cast(DType::Float32), b = b.cast(DType::Float32);
   Tensor bt = b.transpose(-1, -2);
   Tensor prod = a.unsqueeze(-2) * bt.unsqueeze(-3);
   Tensor r = prod.sum({-1});
+  if (narrow) r = r.cast(out);
   if (ndim() == 1) r = r.squeeze(-2);
   if (o.ndim() == 1) r = r.squeeze(-1);
   return r;

@@ -30,8 +30,10 @@ class LlamaModel {
   std::vector<std::pair<std::string, Tensor>> parameters() const;
   const Tensor& parameter(const std::string& name) const;
 
-  // Parameters stay float32 (master weights); the forward pass computes in this type
-  // (float32 or bfloat16). Gradients flow back through the cast to the float32 parameters.
+  // Parameters stay float32 (master weights). With bfloat16, the forward pass follows PyTorch's
+  // autocast: each projection multiplies bfloat16 copies of its input and weight (accumulating
+  // in float32) and gives bfloat16; the embedding, norms, residual stream and loss stay float32.
+  // Gradients flow back through the casts to the float32 parameters.
   void set_compute_dtype(DType dtype) { compute_dtype_ = dtype; }
 
   // tokens [B, T] integer ids -> logits [B, T, vocab] float32.
@@ -41,7 +43,9 @@ class LlamaModel {
 
  private:
   const ops::RopeTables& rope(int64_t seq_len) const;
-  Tensor p(const std::string& name) const { return parameter(name).cast(compute_dtype_); }
+  const Tensor& p(const std::string& name) const { return parameter(name); }
+  // x @ W^T in the compute type (autocast's rule for projections).
+  Tensor project(const Tensor& x, const std::string& weight) const;
 
   LlamaConfig config_;
   Device* device_;
