@@ -37,6 +37,7 @@ namespace fs = std::filesystem;
 struct Options {
   std::string backend = "cpu";
   std::vector<int64_t> sizes = {1024, 2048};
+  std::vector<int64_t> bf16_sizes;  // bfloat16 matmuls (float32 sums, as PyTorch's)
   int repeat = 5;
   int64_t megs = 64;
   std::vector<std::string> presets = {"cpu"};
@@ -132,6 +133,7 @@ void bench_kernels(const Options& o, Device* device) {
   if (shapes.empty()) shapes.push_back(gpu ? "16x6x256x64" : "2x6x256x64");
   std::vector<std::string> specs;
   for (int64_t n : o.sizes) specs.push_back("matmul:" + std::to_string(n));
+  for (int64_t n : o.bf16_sizes) specs.push_back("matmul_bf16:" + std::to_string(n));
   specs.push_back("elementwise:" + std::to_string(o.megs << 20));
   specs.push_back(fmt::format("softmax:{}x{}", rows, cols));
   for (auto& att : shapes) {
@@ -158,6 +160,13 @@ void bench_kernels(const Options& o, Device* device) {
 #endif
     row(fmt::format("matmul f32 {}^3", n), flop / ours * 1e-9, "GFLOP/s",
         {{"OpenBLAS sgemm", blas}, {tname, t("matmul:" + std::to_string(n), flop * 1e-9)}});
+  }
+  for (int64_t n : o.bf16_sizes) {
+    Tensor a = Tensor::rand({n, n}, DType::Float32, device).cast(DType::BFloat16).realize();
+    Tensor b = Tensor::rand({n, n}, DType::Float32, device).cast(DType::BFloat16).realize();
+    double flop = 2.0 * static_cast<double>(n) * n * n;
+    double ours = best_seconds(o.repeat, [&] { a.matmul(b).realize(), device->synchronize(); });
+    row(fmt::format("matmul bf16 {}^3", n), flop / ours * 1e-9, "GFLOP/s", {{tname, t("matmul_bf16:" + std::to_string(n), flop * 1e-9)}});
   }
   const int64_t elements = o.megs << 20;
   Tensor x = Tensor::rand({elements}, DType::Float32, device).realize();
@@ -282,6 +291,7 @@ void add_bench_command(CLI::App& app) {
   static Options o;
   cmd->add_option("--backend", o.backend, "backend to measure")->capture_default_str();
   cmd->add_option("--sizes", o.sizes, "square matmul sizes")->capture_default_str()->delimiter(',');
+  cmd->add_option("--bf16-sizes", o.bf16_sizes, "square bfloat16 matmul sizes (none by default)")->delimiter(',');
   cmd->add_option("--repeat", o.repeat, "timed runs per benchmark (the best counts)")->capture_default_str();
   cmd->add_option("--elementwise-mi", o.megs, "elements of the elementwise benchmark, in units of 2^20")->capture_default_str();
   cmd->add_option("--attention", o.attention, "causal attention shapes BxHxTxD to time (default 16x6x256x64 on GPUs, 2x6x256x64 otherwise)")

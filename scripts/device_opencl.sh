@@ -13,6 +13,8 @@
 #                                         cache first), then PyTorch's reference
 #   scripts/device_opencl.sh profile      kernel times of one step of the `gpu` preset, largest first
 #   scripts/device_opencl.sh summary      a short table of whatever of the above ran (from $OUT)
+#   scripts/device_opencl.sh mma          the matrix-unit tests on NVIDIA's platform, and bf16 matmuls beside PyTorch
+#   scripts/device_opencl.sh exec CMD...  any command with the environment above (lathe=$build/bin)
 #   scripts/device_opencl.sh all SECS     build, conformance, bench, mlperf cold then warm, summary
 # DEVICE_SRC=dir DEVICE_BUILD=build-x run any of these on another source tree (an older commit
 # unpacked under .device/, say) built into build-x, for before/after figures in one call.
@@ -137,6 +139,15 @@ for label, name in (("cold", "cold/mlperf_lathe.txt"), ("warm", "mlperf_lathe.tx
 print("| benchmark | lathe | PyTorch | ratio |\n| --- | --- | --- | --- |")
 for r in rows: print("| %s | %s | %s | %s |" % r)
 PY
+    ;;
+  mma)
+    "$build/bin/lathe_tests" --gtest_filter='*MatrixUnit*:*opencl*Matmul*' 2>&1 | grep -E "^\[  (PASSED|FAILED|  OK) |Failure|rror" | tee "$out/mma_tests.txt"
+    "$lathe" bench --backend opencl --sizes 4096 --bf16-sizes 4096,8192 --repeat 5 --elementwise-mi 64 --presets none --python python3 \
+      --torch-device cuda --attention 1x1x64x64 2>&1 | grep -v Warning | tee "$out/mma_bench.txt"
+    ;;
+  exec)
+    shift
+    PATH="$build/bin:$PATH" "$@"
     ;;
   all)
     secs="${2:-200}"

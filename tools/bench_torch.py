@@ -1,6 +1,6 @@
 """PyTorch anchors for `lathe bench`: the same operations, timed the same way (best of N after a
 warm-up), printed as one JSON object of seconds. Usage: bench_torch.py DEVICE REPEAT SPEC...
-where SPEC is matmul:N, elementwise:N, softmax:ROWSxCOLS, attention:BxHxTxD or attention_bwd:BxHxTxD."""
+where SPEC is matmul:N, matmul_bf16:N, elementwise:N, softmax:ROWSxCOLS, attention:BxHxTxD or attention_bwd:BxHxTxD."""
 import json, math, sys, time
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,9 @@ for spec in specs:
     n = [int(x) for x in dims.split("x")]
     if kind == "matmul":
         a, b = torch.rand(n[0], n[0], device=device), torch.rand(n[0], n[0], device=device)
+        out[spec] = best(lambda: a @ b)
+    elif kind == "matmul_bf16":
+        a, b = (torch.rand(n[0], n[0], device=device).to(torch.bfloat16) for _ in range(2))
         out[spec] = best(lambda: a @ b)
     elif kind == "elementwise":
         x = torch.rand(n[0], device=device)

@@ -199,6 +199,7 @@ class ClDevice : public Device {
     info_.max_local_size = static_cast<int64_t>(std::min<size_t>(max_group, 256));  // 256: room for registers
     info_.local_memory_bytes = static_cast<int64_t>(local_mem);
     driver_ = device_string(f.device, CL_DRIVER_VERSION) + "/" + device_string(f.device, CL_DEVICE_VERSION);
+    info_.matrix_units = matrix_units(f);
     // PoCL caches compiled kernels itself, by source; its program binaries are not portable
     // outside that cache.
     bool pocl = f.platform_name.find("Portable Computing Language") != std::string::npos;
@@ -210,6 +211,22 @@ class ClDevice : public Device {
     if (const char* env = std::getenv("LATHE_OPENCL_BINARY_CACHE")) binary_cache_ = std::string(env) != "0";
   }
   const DeviceInfo& info() const override { return info_; }
+
+  // NVIDIA's platform from compute capability 8.0 on passes mma.sync through inline PTX.
+  // LATHE_OPENCL_MATRIX_UNITS: auto (that), off, or emulate (a unit built from local memory on
+  // any device, for tests).
+  static std::vector<MatrixUnit> matrix_units(const Found& f) {
+    const char* env = std::getenv("LATHE_OPENCL_MATRIX_UNITS");
+    const std::string mode = env ? env : "auto";
+    check(mode == "auto" || mode == "off" || mode == "emulate",
+          "LATHE_OPENCL_MATRIX_UNITS=" + mode + ": use auto, off or emulate");
+    if (mode == "off") return {};
+    if (mode == "emulate") return {MatrixUnit{.native = false}};
+    if (f.platform_name.find("NVIDIA") == std::string::npos) return {};
+    cl_uint major = 0;  // CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV (cl_nv_device_attribute_query)
+    if (clGetDeviceInfo(f.device, 0x4000, sizeof major, &major, nullptr) != CL_SUCCESS || major < 8) return {};
+    return {MatrixUnit{}};
+  }
 
   // Released buffers are kept by size and handed out again: a training step allocates and
   // frees hundreds of them, and clCreateBuffer costs far more than a lookup. Reuse is safe

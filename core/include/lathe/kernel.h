@@ -23,6 +23,11 @@ enum class IOp : uint8_t {
   Special,    // var = the work-group id or the work-item's id within its group (GPU backends)
   DefineLocal,  // local array `buffer` of `extent` elements, shared by a work-group
   Barrier,    // every work-item of the group reaches this point; local memory is visible
+  // The 32 work-items of a warp multiply a 16x16 by 16x8 tile on a matrix unit (MatrixUnit in
+  // device.h, mma.sync's m16n8k16 layout): src[0..3] are this item's accumulators (DefineAcc,
+  // float32, updated in place), src[4..7] its fragment of A and src[8..9] of B (uint32
+  // registers holding two `dtype` values each, the lower k in the low half).
+  Mma,
 };
 
 enum class SpecialId : uint8_t { GroupId, LocalId };

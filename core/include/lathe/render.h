@@ -3,6 +3,7 @@
 // loop and the few builtins that differ; the walk over the IR is the same for all.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "lathe/kernel.h"
 
@@ -29,6 +30,10 @@ class CDialect {
   virtual std::string barrier() const;
   // A line before a loop that limits its unrolling to `factor`; "" where not supported.
   virtual std::string unroll_hint(int64_t factor) const { (void)factor; return ""; }
+  // One IOp::Mma: `acc` the four accumulators (updated in place), `a` and `b` the fragments'
+  // 32-bit registers. Only dialects of devices that list a native MatrixUnit implement it.
+  virtual std::string mma(DType input, const std::vector<std::string>& acc, const std::vector<std::string>& a,
+                          const std::vector<std::string>& b) const;
 
   // 128-bit access to four float32 at `base + index` (index a multiple of four); dialects
   // without vector types return false from vector_access() and never see these.

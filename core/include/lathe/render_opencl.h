@@ -22,6 +22,9 @@ class OpenCLDialect : public CDialect {
   bool vector_access() const override { return true; }
   std::string vector_load(const std::string& base, const std::string& index, bool local) const override;
   std::string vector_store(const std::string& base, const std::string& index, bool local, const std::string& lanes) const override;
+  // NVIDIA's OpenCL compiler passes inline PTX through: mma.sync on sm_80 and later.
+  std::string mma(DType input, const std::vector<std::string>& acc, const std::vector<std::string>& a,
+                  const std::vector<std::string>& b) const override;
 };
 
 }  // namespace lathe

@@ -7,7 +7,7 @@ namespace lathe {
 
 const char* iop_name(IOp op) {
   static const char* names[] = {"RANGE", "ENDRANGE", "CONST", "LOAD", "ALU", "DEFINE_ACC", "ACC_UPDATE", "STORE", "SPECIAL",
-                                "DEFINE_LOCAL", "BARRIER"};
+                                "DEFINE_LOCAL", "BARRIER", "MMA"};
   return names[static_cast<int>(op)];
 }
 

@@ -39,7 +39,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   std::vector<int> order = opt.loop_order;
   if (order.empty())
     for (size_t d = 0; d < nd; ++d) order.push_back(static_cast<int>(d));
-  const bool groups = !opt.local.empty() || opt.group_reduce > 1;
+  const bool groups = !opt.local.empty() || opt.group_reduce > 1 || opt.matrix_unit;
   spread_rows_ = opt.spread_rows;
   check(!spread_rows_ || (opt.group_reduce > 1 && nd > 0 && S[nd - 1] == opt.group_reduce * up[nd - 1]),
         "lowering: a row kernel's lanes times its upcast must cover the last axis");
@@ -58,7 +58,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   for (size_t d = 0; d < nd; ++d) {
     std::vector<std::vector<int64_t>> next;
     for (auto& c : combos)
-      for (int64_t u = 0; u < up[d]; ++u) {
+      for (int64_t u = 0; u < registers_along(opt, d, up[d]); ++u) {
         next.push_back(c);
         next.back().push_back(u);
       }
@@ -69,8 +69,9 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     Ctx ctx;
     for (size_t d = 0; d < nd; ++d)
       ctx.idx.push_back(spread_rows_ && d == nd - 1 ? expr_add(reduce_lane_, c[d] * opt.group_reduce)  // coalesced along the row
-                                                    : expr_add(expr_mul(outer_[d], up[d]), c[d]));
+                                                    : register_index(opt, d, up[d], c[d]));
     ctxs.push_back(ctx);
+    if (opt.matrix_unit) mma_register_[ctx.key()] = {c[static_cast<size_t>(opt.mma_rows)], c[static_cast<size_t>(opt.mma_cols)]};
   }
 
   // Reductions at the top of the expression run first, one loop nest each, every tile
@@ -135,7 +136,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
       reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
     } else if (r == pack_.reduce && pack_.array >= 0) {
       reduce_packed(r, accs, up);
-    } else if (!(opt.stage_chunk > 0 && reduce_staged(r, accs, opt, up))) {
+    } else if (!(opt.stage_chunk > 0 && (opt.matrix_unit ? reduce_mma(r, accs, opt, up) : reduce_staged(r, accs, opt, up)))) {
       reduce_in_loops(r, accs, opt.reduce_split);
     }
     in_top_reduce_ = false;
@@ -303,6 +304,14 @@ void check_factors(const Shape& S, const LoweringOptions& options) {
     for (size_t d = 0; d < S.size(); ++d)
       check(S[d] % (options.local[d] * options.upcast[d]) == 0,
             "lowering: local x upcast does not divide axis " + std::to_string(d) + " of " + to_string(S));
+  if (options.matrix_unit) {
+    const MatrixUnit& u = *options.matrix_unit;
+    for (auto [d, f] : {std::pair{options.mma_rows, u.m}, {options.mma_cols, u.n}}) {
+      int64_t tile = f * (options.upcast.empty() ? 1 : options.upcast[d]) * (options.local.empty() ? 1 : options.local[d]);
+      check(S[d] % tile == 0, "lowering: a matrix unit's tile of " + std::to_string(tile) + " does not divide axis " +
+                                  std::to_string(d) + " of " + to_string(S));
+    }
+  }
   check(options.group_reduce >= 1 && options.reduce_split >= 1 && options.stage_chunk >= 0,
         "lowering: reduction lanes, partial accumulators and staging chunks must be positive");
 }

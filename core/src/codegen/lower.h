@@ -3,6 +3,7 @@
 // into registers, the loop order) is an explicit option set, chosen by heuristics.
 #pragma once
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "lathe/buffer.h"
@@ -40,6 +41,12 @@ struct LoweringOptions {
   // l + lanes, ... (upcast of the last axis: how many per lane). One launch per norm or
   // softmax instead of a stored reduction and a second kernel reading it.
   bool spread_rows = false;
+  // A matrix unit computes the staged matmul (with stage_chunk over 0): output axis mma_rows
+  // runs along the unit's rows, mma_cols along its columns; a work-item's register tile is its
+  // share of its warp's fragments, `upcast` counts fragments per warp along those two axes and
+  // `local` counts warps (lower_mma.cpp).
+  std::optional<MatrixUnit> matrix_unit;
+  int mma_rows = -1, mma_cols = -1;
 };
 
 struct LoweredKernel {

@@ -19,8 +19,16 @@ void Lowerer::open_groups(const LoweringOptions& opt, const std::vector<int64_t>
   const Shape& S = value_->shape;
   const size_t nd = S.size();
   std::vector<int64_t> L = opt.local.empty() ? std::vector<int64_t>(nd, 1) : opt.local;
+  // With a matrix unit a work-item of `local` is a warp, and one of `upcast` a fragment.
+  frag_.assign(nd, 1);
+  int64_t warp = 1;
+  if (opt.matrix_unit) {
+    frag_[static_cast<size_t>(opt.mma_rows)] = opt.matrix_unit->m;
+    frag_[static_cast<size_t>(opt.mma_cols)] = opt.matrix_unit->n;
+    warp = opt.matrix_unit->lanes;
+  }
   // Groups along each axis; a row kernel's group covers its last axis with its reduction lanes.
-  auto extent_of = [&](size_t d) { return spread_rows_ && d == nd - 1 ? 1 : S[d] / (up[d] * L[d]); };
+  auto extent_of = [&](size_t d) { return spread_rows_ && d == nd - 1 ? 1 : S[d] / (up[d] * L[d] * frag_[d]); };
   int64_t groups = 1;
   local_outputs_ = 1;
   for (size_t d = 0; d < nd; ++d) {
@@ -29,7 +37,7 @@ void Lowerer::open_groups(const LoweringOptions& opt, const std::vector<int64_t>
     local_outputs_ *= L[d];
   }
   const int64_t lanes = opt.group_reduce;
-  const int64_t local_size = local_outputs_ * lanes;
+  const int64_t local_size = local_outputs_ * lanes * warp;
   int gv = new_var("gid"), lv = new_var("lid");
   for (auto [v, id, extent] : {std::tuple{gv, SpecialId::GroupId, groups}, {lv, SpecialId::LocalId, local_size}}) {
     Inst sp{IOp::Special};
@@ -40,10 +48,12 @@ void Lowerer::open_groups(const LoweringOptions& opt, const std::vector<int64_t>
   }
   Expr g = expr_var(gv, 0, groups - 1);
   local_id_ = expr_var(lv, 0, local_size - 1);
-  // Output lanes vary fastest within a group (coalesced stores), reduction lanes slowest.
-  local_out_ = expr_mod(local_id_, local_outputs_);
+  // Output lanes vary fastest within a group (coalesced stores), reduction lanes slowest; a
+  // warp's lanes share one output position.
+  local_out_ = warp > 1 ? expr_div(local_id_, warp) : expr_mod(local_id_, local_outputs_);
   if (lanes > 1) reduce_lane_ = expr_div(local_id_, local_outputs_);
   group_base_.assign(nd, expr_const(0));
+  local_pos_.assign(nd, expr_const(0));
   int64_t gstride = groups, lstride = local_outputs_;
   for (int d : order) {
     int64_t extent = extent_of(static_cast<size_t>(d));
@@ -51,7 +61,8 @@ void Lowerer::open_groups(const LoweringOptions& opt, const std::vector<int64_t>
     lstride /= L[d];
     Expr gp = extent > 1 ? expr_mod(expr_div(g, gstride), extent) : expr_const(0);
     Expr lp = L[d] > 1 ? expr_mod(expr_div(local_out_, lstride), L[d]) : expr_const(0);
-    group_base_[d] = expr_mul(gp, L[d] * up[d]);
+    group_base_[d] = expr_mul(gp, L[d] * up[d] * frag_[d]);
+    local_pos_[d] = lp;
     outer_[d] = expr_add(expr_mul(gp, L[d]), lp);
   }
   k_.global_size = groups * local_size;

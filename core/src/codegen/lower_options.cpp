@@ -242,6 +242,14 @@ constexpr int64_t kNestedLanes = 64, kNestedSplit = 4;   // its lanes, and keys 
 constexpr int64_t kGroupLanes = 256, kColumnGroup = 32, kColumnLanes = 8;  // grouped reductions: lanes; outputs and lanes along a contiguous axis
 constexpr int64_t kMinLanes = 4;                      // fewer lanes than this: no grouped reduction
 
+// Matrix-unit tiles, largest first: warps and fragments per warp along rows and columns.
+// 2 x 4 warps of 4 x 4 fragments (128 x 128 outputs, 64 accumulators a lane) first.
+struct MmaTile {
+  int64_t warps_rows, warps_cols, frags_rows, frags_cols;
+};
+constexpr MmaTile kMmaTiles[] = {{2, 4, 4, 4}, {2, 2, 4, 4}, {2, 2, 2, 4}, {1, 1, 1, 1}};
+constexpr int64_t kMmaChunk = 32;  // reduction steps staged per pass: two of the unit's k
+
 LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& dev) {
   const Shape& S = value->shape;
   const int nd = static_cast<int>(S.size());
@@ -274,6 +282,24 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
   auto [n, m] = matmul_axes(trial, reuse);
   bool nested = false;
   for (Node* r : trial.top_reduces_) nested |= has_nested_reduction(r, input_of);
+  if (n >= 0 && !dev.matrix_units.empty() && trial.top_reduces_.size() == 1 &&
+      matrix_unit_reduction(trial.top_reduces_[0], dev.matrix_units[0].input)) {
+    // A matmul of 16-bit factors on a matrix unit: warps of fragments, rows along m.
+    const MatrixUnit& u = dev.matrix_units[0];
+    for (MmaTile t : kMmaTiles) {
+      const int64_t Tr = t.warps_rows * t.frags_rows * u.m, Tc = t.warps_cols * t.frags_cols * u.n;
+      const int64_t items = t.warps_rows * t.warps_cols * u.lanes;
+      if (S[m] % Tr || S[n] % Tc || items > dev.max_local_size || length % kMmaChunk) continue;
+      if (numel(S) / (Tr * Tc) < dev.compute_units && t.warps_rows * t.frags_rows > 1) continue;  // too few groups
+      opt.local.assign(nd, 1);
+      opt.local[m] = t.warps_rows, opt.local[n] = t.warps_cols;
+      opt.upcast[m] = t.frags_rows, opt.upcast[n] = t.frags_cols;
+      opt.stage_chunk = kMmaChunk;
+      opt.matrix_unit = u;
+      opt.mma_rows = m, opt.mma_cols = n;
+      return opt;
+    }
+  }
   if (n >= 0) {
     // A matmul: a work-group computes a T x T tile (Ln x Lm work-items, Un x Um registers each;
     // n is the inner axis, along which the output and one factor are contiguous); both factors

@@ -20,6 +20,9 @@ Inst make_const(DType dtype, double value);
 Inst make_const_acc(DType dtype, double init);  // a DefineAcc with its initial value
 constexpr int32_t kNegInfKey = static_cast<int32_t>(0x807fffffu);  // max_key(-inf)
 double reduce_identity(Op reduce_op, DType dtype);
+// Whether a matrix unit of `input` can compute reduction r: a sum of products of two float32
+// factors that are exactly `input` values (casts from it).
+bool matrix_unit_reduction(Node* r, DType input);
 
 class Lowerer {
  public:
@@ -103,6 +106,16 @@ class Lowerer {
     bool k_contiguous = false;  // consecutive reduction indices are consecutive in memory
   };
   OperandUse probe_operand(Node* r, Node* operand, const std::vector<int>& tile_axes);
+
+  // lower_mma.cpp: the staged matmul on a matrix unit (LoweringOptions::matrix_unit).
+  int64_t registers_along(const LoweringOptions& opt, size_t d, int64_t up) const;
+  Expr register_index(const LoweringOptions& opt, size_t d, int64_t up, int64_t c);
+  bool reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
+  struct MmaStage;
+  void stage_packed(Node* r, const MmaStage& st, const Expr& chunk_start, int64_t chunk);
+  void mma_emulated(const MatrixUnit& unit, int64_t a_slot, int64_t b_slot, const std::vector<int>& acc, int scratch,
+                    int64_t slots);
+  std::map<std::string, std::pair<int64_t, int64_t>> mma_register_;  // output context key -> its register along rows, columns
   std::vector<Expr> split_reduce_index(Node* r, const Expr& k);
   int define_local(DType dtype, int64_t elements);
   int local_load(int array, const Expr& index, std::vector<IndexBound> valid, bool cse);
@@ -125,7 +138,9 @@ class Lowerer {
   std::vector<Expr> group_base_;
   Expr local_id_, local_out_, reduce_lane_;
   bool spread_rows_ = false;  // a row kernel: the reduction lanes also spread the last axis
-  int64_t local_outputs_ = 1;  // work-items per group along output axes
+  int64_t local_outputs_ = 1;  // work-items per group along output axes (warps, with a matrix unit)
+  std::vector<Expr> local_pos_;  // per output axis, the work-item's (warp's) position in its group
+  std::vector<int64_t> frag_;    // per output axis, a matrix unit's fragment extent (1 without one)
   std::vector<DType> local_dtypes_;
 };
 

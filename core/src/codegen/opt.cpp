@@ -10,7 +10,8 @@ namespace lathe {
 namespace {
 
 constexpr OptKind kAllKinds[] = {OptKind::Upcast, OptKind::Local, OptKind::GroupReduce, OptKind::SplitReduce,
-                                 OptKind::Stage,  OptKind::Outer, OptKind::Reload,      OptKind::Rows};
+                                 OptKind::Stage,  OptKind::Outer, OptKind::Reload,      OptKind::Rows,
+                                 OptKind::MatrixUnit};
 
 bool takes_amount(OptKind kind) { return kind != OptKind::Outer && kind != OptKind::Reload && kind != OptKind::Rows; }
 
@@ -37,11 +38,14 @@ const char* opt_kind_name(OptKind kind) {
     case OptKind::Outer: return "outer";
     case OptKind::Reload: return "reload";
     case OptKind::Rows: return "rows";
+    case OptKind::MatrixUnit: return "mma";
   }
   return "?";
 }
 
-bool opt_takes_axis(OptKind kind) { return kind == OptKind::Upcast || kind == OptKind::Local || kind == OptKind::Outer; }
+bool opt_takes_axis(OptKind kind) {
+  return kind == OptKind::Upcast || kind == OptKind::Local || kind == OptKind::Outer || kind == OptKind::MatrixUnit;
+}
 
 std::string opts_text(const Opts& opts) {
   std::string s;
@@ -102,7 +106,7 @@ std::optional<Opts> parse_opts(const std::string& text) {
   return opts;
 }
 
-LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool work_groups) {
+LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool work_groups, const std::vector<MatrixUnit>& units) {
   LoweringOptions out;
   out.flatten_outer = flatten;
   out.upcast.assign(rank, 1);
@@ -113,8 +117,10 @@ LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool wor
     if (!seen.insert({static_cast<int>(o.kind), o.axis}).second) throw Error(what + "given twice for one kernel");
     if (opt_takes_axis(o.kind) && (o.axis < 0 || static_cast<size_t>(o.axis) >= rank))
       throw Error(what + "axis out of range for a kernel of " + std::to_string(rank) + " output axes");
-    if (takes_amount(o.kind) && o.amount < 1 && o.kind != OptKind::Stage) throw Error(what + "the amount must be at least 1");
-    const bool group_kind = o.kind == OptKind::Local || o.kind == OptKind::GroupReduce || o.kind == OptKind::Rows;
+    if (takes_amount(o.kind) && o.amount < 1 && o.kind != OptKind::Stage && o.kind != OptKind::MatrixUnit)
+      throw Error(what + "the amount must be at least 1");
+    const bool group_kind =
+        o.kind == OptKind::Local || o.kind == OptKind::GroupReduce || o.kind == OptKind::Rows || o.kind == OptKind::MatrixUnit;
     if (group_kind && !work_groups) throw Error(what + "needs a device with work-groups");
     if (o.kind == OptKind::Reload && work_groups) throw Error(what + "applies to loop devices only");
     switch (o.kind) {
@@ -134,8 +140,18 @@ LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool wor
         break;
       case OptKind::Reload: out.reload_epilogue = true; break;
       case OptKind::Rows: rows = true; break;
+      case OptKind::MatrixUnit:
+        if (units.empty()) throw Error(what + "the device has no matrix unit");
+        if (o.amount >= static_cast<int64_t>(rank) || o.amount == o.axis)
+          throw Error(what + "the columns' axis must be another output axis");
+        out.matrix_unit = units[0];
+        out.mma_rows = o.axis;
+        out.mma_cols = static_cast<int>(o.amount);
+        break;
     }
   }
+  if (out.matrix_unit && (out.stage_chunk < 1 || out.group_reduce > 1 || rows))
+    throw Error("optimization mma: needs stage(N) (its factors come from local memory) and no group or rows");
   if (rows && out.group_reduce < 2) throw Error("optimization rows: needs group(N) with N > 1 lanes");
   // A row kernel's group computes one row: its lanes tile only the row itself.
   if (rows)
@@ -165,12 +181,13 @@ Opts opts_of(const LoweringOptions& o) {
   if (o.reduce_split > 1) opts.push_back({OptKind::SplitReduce, -1, o.reduce_split});
   if (o.stage_chunk > 0) opts.push_back({OptKind::Stage, -1, o.stage_chunk});
   if (o.reload_epilogue) opts.push_back({OptKind::Reload});
+  if (o.matrix_unit) opts.push_back({OptKind::MatrixUnit, o.mma_rows, o.mma_cols});
   return opts;
 }
 
 LoweringOptions apply_opts(const Opts& opts, const Node* value, const DeviceInfo& device) {
   const bool groups = device.max_local_size > 1;
-  return apply_opts(opts, value->shape.size(), groups || device.parallel_all_outer_loops, groups);
+  return apply_opts(opts, value->shape.size(), groups || device.parallel_all_outer_loops, groups, device.matrix_units);
 }
 
 Opts heuristic_opts(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {

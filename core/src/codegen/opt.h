@@ -22,6 +22,8 @@ enum class OptKind : uint8_t {
   Outer,        // axis: its loop is the outermost (the parallel one on loop devices)
   Reload,       // a register tile's sums are stored, then its epilogue reads them back (loop devices)
   Rows,         // a row kernel: the reduction lanes go on to compute the row (with GroupReduce)
+  MatrixUnit,   // axis: the matrix unit's rows, amount: the axis of its columns; the device's unit
+                // computes the staged matmul (with Stage; Upcast counts fragments, Local warps)
 };
 
 struct Opt {
@@ -44,7 +46,8 @@ std::optional<Opts> parse_opts(const std::string& text);
 // output loop in parallel (`flatten`) or not. Throws an Error naming the action whose
 // precondition fails (an axis out of range, a repeated kind or axis, a zero amount, a
 // work-group action on a loop device, Rows without GroupReduce).
-LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool work_groups);
+LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool work_groups,
+                           const std::vector<MatrixUnit>& units = {});
 
 // The actions that produce `options` (the inverse of apply_opts, in a fixed order).
 Opts opts_of(const LoweringOptions& options);

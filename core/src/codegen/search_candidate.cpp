@@ -74,8 +74,8 @@ CandidateResult run_candidate(const Outputs& outs, const std::function<Buffer*(N
   std::vector<void*> scratch;
   try {
     LoweringOptions o = apply_opts(opts, outs[0].first, device->info());
-    if (!o.local.empty() || o.group_reduce > 1) {
-      int64_t group = o.group_reduce;
+    if (!o.local.empty() || o.group_reduce > 1 || o.matrix_unit) {
+      int64_t group = o.group_reduce * (o.matrix_unit ? o.matrix_unit->lanes : 1);
       for (int64_t l : o.local) group *= l;
       if (group > device->info().max_local_size) return result;
     }

@@ -220,6 +220,11 @@ std::string render_valid(const std::vector<IndexBound>& valid, const std::vector
 
 }  // namespace
 
+std::string CDialect::mma(DType, const std::vector<std::string>&, const std::vector<std::string>&,
+                          const std::vector<std::string>&) const {
+  throw Error("C renderer: this dialect has no matrix unit (a kernel asked for one; see DeviceInfo::matrix_units)");
+}
+
 std::string render_c_family(const Kernel& k, const CDialect& d) {
   std::ostringstream out;
   out << d.prelude() << d.signature(k);
@@ -307,6 +312,9 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
         else out << indent() << acc << " = ((" << v << ">" << acc << ")|(" << v << "!=" << v << "))?" << v << ":" << acc << ";\n";
         break;
       }
+      case IOp::Mma:
+        out << indent() << d.mma(in.dtype, {a.begin(), a.begin() + 4}, {a.begin() + 4, a.begin() + 8}, {a.begin() + 8, a.end()}) << "\n";
+        break;
       case IOp::Store: {
         std::string ptr = memory(in) + "[" + render_expr(in.index, k.var_names) + "]";
         std::string cond = render_valid(in.valid, k.var_names);

@@ -97,4 +97,19 @@ std::string OpenCLDialect::vector_store(const std::string& base, const std::stri
   return std::string("*(") + (local ? "__local" : "__global") + " float4*)(" + base + " + " + index + ") = (float4)(" + lanes + ");";
 }
 
+std::string OpenCLDialect::mma(DType input, const std::vector<std::string>& acc, const std::vector<std::string>& a,
+                               const std::vector<std::string>& b) const {
+  check(input == DType::BFloat16 || input == DType::Float16, "OpenCL renderer: matrix units take bfloat16 or float16 inputs");
+  const std::string type = input == DType::BFloat16 ? "bf16" : "f16";
+  // D and C are the same registers: outputs %0-%3, and the accumulators again as inputs %10-%13.
+  std::string s = "__asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32." + type + "." + type +
+                  ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\" : ";
+  for (int i = 0; i < 4; ++i) s += std::string(i ? ", " : "") + "\"=f\"(" + acc[i] + ")";
+  s += " : ";
+  for (int i = 0; i < 4; ++i) s += std::string(i ? ", " : "") + "\"r\"(" + a[i] + ")";
+  for (int i = 0; i < 2; ++i) s += ", \"r\"(" + b[i] + ")";
+  for (int i = 0; i < 4; ++i) s += ", \"f\"(" + acc[i] + ")";
+  return s + ");";
+}
+
 }  // namespace lathe

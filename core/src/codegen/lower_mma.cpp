@@ -1,0 +1,202 @@
+// The staged matmul on a matrix unit (LoweringOptions::matrix_unit): each warp of a group
+// computes a tile of fragments whose registers are laid out as mma.sync's m16n8k16; the two
+// factors pass through local memory as 16-bit pairs packed in 32-bit words.
+#include <algorithm>
+#include <optional>
+
+#include "lathe/error.h"
+#include "lowerer.h"
+
+namespace lathe {
+namespace {
+
+bool is_mma_axis(const LoweringOptions& opt, size_t d) {
+  return opt.matrix_unit && (static_cast<int>(d) == opt.mma_rows || static_cast<int>(d) == opt.mma_cols);
+}
+
+// A float32 value that is exactly a `dtype` value: a cast from it, seen through movement ops.
+bool exact_in(Node* n, DType dtype) {
+  while (is_movement(n->op)) n = n->src[0].get();
+  return n->op == Op::Cast && n->src[0]->dtype == dtype;
+}
+
+Inst u32_const(int64_t v) {
+  Inst c{IOp::Const, DType::UInt32};
+  c.ivalue = v;
+  return c;
+}
+
+}  // namespace
+
+bool matrix_unit_reduction(Node* r, DType input) {
+  Node* product = r->src[0].get();
+  return r->op == Op::Reduce && r->reduce_op == Op::Add && product->op == Op::Mul && product->dtype == DType::Float32 &&
+         exact_in(product->src[0].get(), input) && exact_in(product->src[1].get(), input);
+}
+
+// mma.sync's C fragment: lane 4g + t holds rows g and g + 8, columns 2t and 2t + 1 of each
+// 16 x 8 tile; along the rows a register is (fragment, half), along the columns (fragment, j).
+int64_t Lowerer::registers_along(const LoweringOptions& opt, size_t d, int64_t up) const {
+  return is_mma_axis(opt, d) ? 2 * up : up;
+}
+
+Expr Lowerer::register_index(const LoweringOptions& opt, size_t d, int64_t up, int64_t c) {
+  if (!is_mma_axis(opt, d)) return expr_add(expr_mul(outer_[d], up), c);
+  const MatrixUnit& u = *opt.matrix_unit;
+  Expr lane = expr_mod(local_id_, u.lanes);
+  if (static_cast<int>(d) == opt.mma_rows)
+    return expr_add(expr_add(expr_mul(outer_[d], up * u.m), c / 2 * u.m + c % 2 * (u.m / 2)), expr_div(lane, 4));
+  return expr_add(expr_add(expr_mul(outer_[d], up * u.n), c / 2 * u.n + c % 2), expr_mul(expr_mod(lane, 4), 2));
+}
+
+struct Lowerer::MmaStage {
+  Node* x = nullptr;
+  OperandUse use;
+  int axis = -1;       // the output axis it runs along (rows for A, columns for B)
+  int64_t tile = 1;    // its positions in the group's tile
+  int64_t stride = 1;  // words per packed row of local memory: tile, padded so that stride % 32 == 8
+  int array = -1;
+};
+
+void Lowerer::stage_packed(Node* r, const MmaStage& st, const Expr& chunk_start, int64_t chunk) {
+  // Word (kp, p) holds the factor at reduction steps 2kp (low half) and 2kp + 1 (high half) for
+  // tile position p. Neighbouring work-items take neighbouring words along the reduction when
+  // the factor is contiguous there (coalesced loads), else along the tile.
+  const int64_t pairs = chunk / 2, words = pairs * st.tile, group = k_.local_size;
+  for (int64_t round = 0; round < words / group; ++round) {
+    Expr slot = expr_add(local_id_, round * group);
+    Expr kp = st.use.k_contiguous ? expr_mod(slot, pairs) : expr_div(slot, st.tile);
+    Expr p = st.use.k_contiguous ? expr_div(slot, pairs) : expr_mod(slot, st.tile);
+    Ctx out;
+    out.idx = group_base_;
+    out.idx[static_cast<size_t>(st.axis)] = expr_add(group_base_[static_cast<size_t>(st.axis)], p);
+    std::optional<Ctx> rc = reduce_ctx_for(r, out);
+    check(rc.has_value(), "lowering: a matrix unit's factor lost its reduction");
+    int half[2];
+    for (int h = 0; h < 2; ++h) {
+      Expr k = expr_add(chunk_start, expr_add(expr_mul(kp, 2), h));
+      int v = lower(st.x, reduce_src_ctx(r, *rc, split_reduce_index(r, k)));
+      half[h] = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {v}}, false);
+    }
+    // An exact 16-bit float in float32 has zeros in its low 16 bits: its bits are the high half.
+    int low = emit(Inst{IOp::Alu, DType::UInt32, Op::Shr, {half[0], emit(u32_const(16), true)}}, false);
+    int high = emit(Inst{IOp::Alu, DType::UInt32, Op::And, {half[1], emit(u32_const(0xffff0000), true)}}, false);
+    local_store(st.array, expr_add(expr_mul(kp, st.stride), p), emit(Inst{IOp::Alu, DType::UInt32, Op::Or, {low, high}}, false));
+  }
+}
+
+bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
+  const MatrixUnit& unit = *opt.matrix_unit;
+  Node* product = r->src[0].get();
+  const int64_t n = reduce_length(r), chunk = opt.stage_chunk, group = k_.local_size;
+  if (!matrix_unit_reduction(r, unit.input) || chunk % unit.k || n % chunk || unit.m != 16 || unit.n != 8 || unit.k != 16)
+    return false;
+  const size_t rows = static_cast<size_t>(opt.mma_rows), cols = static_cast<size_t>(opt.mma_cols);
+  const std::vector<int64_t> L = opt.local.empty() ? std::vector<int64_t>(value_->shape.size(), 1) : opt.local;
+  // Precondition: one factor runs along the rows only, the other along the columns only, both
+  // exactly the unit's input type.
+  std::vector<MmaStage> stages;
+  for (auto& src : product->src) {
+    MmaStage st{src.get(), probe_operand(r, src.get(), {opt.mma_rows, opt.mma_cols})};
+    if (!st.use.ok || st.use.axes.size() != 1) return false;
+    st.axis = st.use.axes[0];
+    const size_t d = static_cast<size_t>(st.axis);
+    st.tile = L[d] * up[d] * frag_[d];
+    st.stride = st.tile + (40 - st.tile % 32) % 32;
+    if ((chunk / 2 * st.tile) % group) return false;
+    stages.push_back(st);
+  }
+  if (stages[0].axis == stages[1].axis) return false;
+  if (stages[0].axis != opt.mma_rows) std::swap(stages[0], stages[1]);  // A (rows) first, then B
+  // Each accumulator's place in its warp's fragments: (fragment along rows, along columns) and
+  // which of the fragment's four registers.
+  const int64_t frag_rows = up[rows], frag_cols = up[cols];
+  std::vector<int> acc_at(static_cast<size_t>(frag_rows * frag_cols * 4), -1);
+  for (auto& [acc, ctx] : accs) {
+    auto it = mma_register_.find(output_ctx_.at(reduce_key(r, ctx)).key());
+    if (it == mma_register_.end()) return false;
+    auto [cr, cc] = it->second;
+    size_t at = static_cast<size_t>(((cr / 2) * frag_cols + cc / 2) * 4 + (cr % 2) * 2 + cc % 2);
+    if (acc_at[at] >= 0) return false;
+    acc_at[at] = acc;
+  }
+  if (std::count(acc_at.begin(), acc_at.end(), -1)) return false;
+
+  for (auto& st : stages) st.array = define_local(DType::UInt32, chunk / 2 * st.stride);
+  // The emulated unit exchanges fragments through local memory: each work-item's A and B words.
+  const int64_t slots = 4 * frag_rows + 2 * frag_cols;
+  const int scratch = unit.native ? -1 : define_local(DType::UInt32, group * slots);
+  int cv = new_var("c");
+  open_range(cv, n / chunk, false, true);
+  Expr chunk_start = expr_mul(expr_var(cv, 0, n / chunk - 1), chunk);
+  for (auto& st : stages) stage_packed(r, st, chunk_start, chunk);
+  barrier();
+  int kv = new_var("k");
+  open_range(kv, chunk / unit.k, false, true);
+  Expr lane = expr_mod(local_id_, unit.lanes), g = expr_div(lane, 4), t = expr_mod(lane, 4);
+  Expr kp = expr_add(expr_mul(expr_var(kv, 0, chunk / unit.k - 1), unit.k / 2), t);
+  // A's fragment: rows g and g + 8, steps 2t.. and 2t + 8..; B's: column g, the same steps.
+  auto word = [&](const MmaStage& st, int64_t frag, int64_t frag_extent, int64_t row_offset, int64_t step_offset) {
+    const size_t d = static_cast<size_t>(st.axis);
+    Expr p = expr_add(expr_add(expr_mul(local_pos_[d], up[d] * frag_extent), frag * frag_extent + row_offset), g);
+    return local_load(st.array, expr_add(expr_mul(expr_add(kp, step_offset), st.stride), p), {}, true);
+  };
+  std::vector<std::vector<int>> a(static_cast<size_t>(frag_rows)), b(static_cast<size_t>(frag_cols));
+  for (int64_t i = 0; i < frag_rows; ++i)
+    a[static_cast<size_t>(i)] = {word(stages[0], i, unit.m, 0, 0), word(stages[0], i, unit.m, 8, 0), word(stages[0], i, unit.m, 0, 4),
+                                 word(stages[0], i, unit.m, 8, 4)};
+  for (int64_t j = 0; j < frag_cols; ++j) b[static_cast<size_t>(j)] = {word(stages[1], j, unit.n, 0, 0), word(stages[1], j, unit.n, 0, 4)};
+  if (!unit.native) {
+    int64_t slot = 0;
+    for (auto* frags : {&a, &b})
+      for (auto& f : *frags)
+        for (int w : f) local_store(scratch, expr_add(expr_mul(local_id_, slots), slot++), w);
+    barrier();
+  }
+  for (int64_t i = 0; i < frag_rows; ++i)
+    for (int64_t j = 0; j < frag_cols; ++j) {
+      std::vector<int> acc(acc_at.begin() + (i * frag_cols + j) * 4, acc_at.begin() + (i * frag_cols + j) * 4 + 4);
+      if (unit.native) {
+        std::vector<int> src = acc;
+        for (int w : a[static_cast<size_t>(i)]) src.push_back(w);
+        for (int w : b[static_cast<size_t>(j)]) src.push_back(w);
+        emit(Inst{IOp::Mma, unit.input, Op::Add, src}, false);
+      } else {
+        mma_emulated(unit, 4 * i, 4 * frag_rows + 2 * j, acc, scratch, slots);
+      }
+    }
+  if (!unit.native) barrier();
+  close_range();
+  barrier();
+  close_range();
+  return true;
+}
+
+// What one mma.sync computes, from the words the warp's lanes stored: lane 4g + t's
+// accumulator at (row g + 8h, column 2t + j) adds A[row][s] * B[s][column] over the 16 steps
+// s, where A[row][s] is half s % 2 of word (row >= 8) + 2 (s >= 8) of lane 4 (row % 8) + s % 8 / 2
+// and B[s][column] half s % 2 of word (s >= 8) of lane 4 column + s % 8 / 2.
+void Lowerer::mma_emulated(const MatrixUnit& unit, int64_t a_slot, int64_t b_slot, const std::vector<int>& acc, int scratch,
+                           int64_t slots) {
+  Expr lane = expr_mod(local_id_, unit.lanes), g = expr_div(lane, 4), t = expr_mod(lane, 4);
+  Expr warp_start = expr_mul(expr_div(local_id_, unit.lanes), unit.lanes);
+  auto half_of = [&](const Expr& item, int64_t word, int64_t half) {
+    int w = local_load(scratch, expr_add(expr_mul(expr_add(warp_start, item), slots), word), {}, true);
+    int bits = half ? emit(Inst{IOp::Alu, DType::UInt32, Op::And, {w, emit(u32_const(0xffff0000), true)}}, true)
+                    : emit(Inst{IOp::Alu, DType::UInt32, Op::Shl, {w, emit(u32_const(16), true)}}, true);
+    return emit(Inst{IOp::Alu, DType::Float32, Op::Bitcast, {bits}}, true);
+  };
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t j = 0; j < 2; ++j) {
+      int sum = -1;
+      for (int64_t s = 0; s < unit.k; ++s) {
+        int x = half_of(expr_add(expr_mul(g, 4), s % 8 / 2), a_slot + h + 2 * (s / 8), s % 2);
+        int y = half_of(expr_add(expr_mul(expr_add(expr_mul(t, 2), j), 4), s % 8 / 2), b_slot + s / 8, s % 2);
+        int prod = emit(Inst{IOp::Alu, DType::Float32, Op::Mul, {x, y}}, false);
+        sum = sum < 0 ? prod : emit(Inst{IOp::Alu, DType::Float32, Op::Add, {sum, prod}}, false);
+      }
+      emit(Inst{IOp::AccUpdate, DType::Float32, Op::Add, {acc[static_cast<size_t>(h * 2 + j)], sum}}, false);
+    }
+}
+
+}  // namespace lathe

@@ -1,0 +1,199 @@
+// Matrix units (MatrixUnit in device.h): matmuls of bfloat16 factors computed by warps of
+// mma.sync fragments. A device with a native unit (NVIDIA through OpenCL) runs the
+// instruction; on other work-group devices (PoCL) the lowerer's emulated unit, the same
+// fragment layout exchanged through local memory, checks the layout, the packed staging and
+// the epilogue against float64.
+#include "codegen/lower.h"
+#include "codegen/opt.h"
+#include "lathe/device.h"
+#include "lathe/render_opencl.h"
+#include "lathe/runtime.h"
+#include "schedule/schedule.h"
+#include "test_util.h"
+
+#include <cstring>
+
+namespace lathe::test {
+namespace {
+
+ref::Array bf16_values(ref::Array a) {
+  for (auto& x : a.v) x = bfloat16_bits_to_float(float_to_bfloat16_bits(static_cast<float>(x)));
+  return a;
+}
+
+class MatrixUnits : public Conformance {
+ protected:
+  Device* device() { return default_device(); }
+  bool has_groups() { return device()->info().max_local_size > 1; }
+  // The device's description, with an emulated unit where it has none.
+  DeviceInfo with_unit() {
+    DeviceInfo info = device()->info();
+    if (info.matrix_units.empty()) info.matrix_units = {MatrixUnit{.native = false}};
+    return info;
+  }
+  struct Lowered {
+    Tensor value;  // owns the graph the schedule points into
+    std::vector<ScheduleItem> items;
+    LoweredKernel lk;
+    std::vector<float> run() {
+      auto program = items[0].node->device->compile(lk.kernel);
+      std::vector<void*> handles;
+      for (Buffer* b : lk.params) handles.push_back(b->handle());
+      program->run(handles, true);
+      std::vector<uint8_t> bytes(items[0].output->bytes());
+      items[0].output->copy_out(bytes.data());
+      std::vector<float> values(static_cast<size_t>(items[0].output->numel()));
+      for (size_t i = 0; i < values.size(); ++i) {
+        if (value.dtype() == DType::Float32) std::memcpy(&values[i], &bytes[i * 4], 4);
+        else values[i] = bfloat16_bits_to_float(static_cast<uint16_t>(bytes[i * 2] | bytes[i * 2 + 1] << 8));
+      }
+      return values;
+    }
+  };
+  // The one kernel computing t, with `opts` or the heuristics for `info`.
+  Lowered lowered(const Tensor& t, const DeviceInfo& info, const Opts* opts = nullptr) {
+    Lowered l;
+    l.value = t;
+    l.items = create_schedule({t.node().get()});
+    EXPECT_EQ(l.items.size(), 1u);
+    Node* self = l.items[0].node;
+    auto input_of = [self](Node* n) -> Buffer* { return n == self ? nullptr : n->buffer.get(); };
+    Opts chosen = opts ? *opts : heuristic_opts(l.items[0].value, input_of, info);
+    l.lk = lower_kernel(l.items[0].value, l.items[0].output.get(), input_of, apply_opts(chosen, l.items[0].value, info));
+    return l;
+  }
+  static int count(const Kernel& k, IOp op) {
+    return static_cast<int>(std::count_if(k.insts.begin(), k.insts.end(), [op](const Inst& in) { return in.op == op; }));
+  }
+  static ::testing::AssertionResult near(const std::vector<float>& got, const ref::Array& want, Tol tol) {
+    if (got.size() != want.v.size()) return ::testing::AssertionFailure() << got.size() << " values, want " << want.v.size();
+    for (size_t i = 0; i < got.size(); ++i)
+      if (!(std::abs(got[i] - want.v[i]) <= tol.atol + tol.rtol * std::abs(want.v[i])))
+        return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", want " << want.v[i];
+    return ::testing::AssertionSuccess();
+  }
+  // sum_k x[.., m, k] * w[.., k, n] over bfloat16 values, in float32 (the product PyTorch's
+  // autocast and the unit compute, before the output is rounded).
+  static Tensor product(const Tensor& x, const Tensor& w) {
+    Tensor a = x.cast(DType::Float32), b = w.cast(DType::Float32).transpose(-1, -2);
+    return (a.unsqueeze(-2) * b.unsqueeze(-3)).sum({-1});
+  }
+  void expect_unit_used(const Kernel& k, const DeviceInfo& info) {
+    if (info.matrix_units[0].native) EXPECT_GT(count(k, IOp::Mma), 0) << kernel_ir_text(k);
+    else EXPECT_EQ(count(k, IOp::Mma), 0);
+    int words = 0;
+    for (const Inst& in : k.insts) words += in.op == IOp::DefineLocal && in.dtype == DType::UInt32;
+    EXPECT_GE(words, 2) << "the factors are staged as packed 16-bit pairs";
+    EXPECT_EQ(k.local_size % 32, 0) << "whole warps";
+  }
+};
+LATHE_CONFORMANCE(MatrixUnits);
+
+// float32 sums of exact products (bfloat16 x bfloat16 fits float32): error grows with k.
+Tol dot_tol(int64_t k) { return {1e-5, 2e-6 * static_cast<double>(k)}; }
+
+TEST_P(MatrixUnits, FragmentsOfSmallTilesMatchFloat64) {
+  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
+  const DeviceInfo info = with_unit();
+  ref::Array xa = bf16_values(ref::random({64, 96}, rng)), wa = bf16_values(ref::random({96, 48}, rng));
+  Tensor y = product(ref::tensor(xa, DType::BFloat16).realize(), ref::tensor(wa, DType::BFloat16).realize());
+  // 2 x 2 warps of 2 x 1 fragments: a 64 x 16 tile, three groups along the columns; stage(32)
+  // makes three passes over the reduction.
+  auto opts = parse_opts("mma(0,1) local(0,2) local(1,2) upcast(0,2) upcast(1,1) stage(32)");
+  ASSERT_TRUE(opts.has_value());
+  Lowered l = lowered(y, info, &*opts);
+  expect_unit_used(l.lk.kernel, info);
+  EXPECT_EQ(l.lk.kernel.local_size, 4 * 32);
+  EXPECT_TRUE(near(l.run(), ref::matmul(xa, wa), dot_tol(96)));
+}
+
+TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
+  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
+  const DeviceInfo info = with_unit();
+  // x @ W^T + b, ReLU, as a Linear layer under autocast: both factors run along the reduction.
+  ref::Array xa = bf16_values(ref::random({128, 64}, rng)), wa = bf16_values(ref::random({64, 64}, rng));
+  ref::Array ba = ref::random({64}, rng);
+  Tensor xb = ref::tensor(xa, DType::BFloat16).realize(), wb = ref::tensor(wa, DType::BFloat16).realize();
+  Tensor bias = ref::tensor(ba).realize();
+  Tensor y = (product(xb, wb.transpose(0, 1)) + bias).relu();
+  Lowered l = lowered(y, info);
+  expect_unit_used(l.lk.kernel, info);
+  ref::Array want = ref::binary(ref::matmul(xa, [&] {
+                                  ref::Array t{{64, 64}, std::vector<double>(64 * 64)};
+                                  for (int i = 0; i < 64; ++i)
+                                    for (int j = 0; j < 64; ++j) t.v[static_cast<size_t>(i * 64 + j)] = wa.v[static_cast<size_t>(j * 64 + i)];
+                                  return t;
+                                }()),
+                                ba, [](double m, double b) { return std::max(0.0, m + b); });
+  EXPECT_TRUE(near(l.run(), want, dot_tol(64)));
+}
+
+TEST_P(MatrixUnits, BatchedAutocastMatmulRoundsOnce) {
+  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
+  const DeviceInfo info = with_unit();
+  // bf16 @ bf16 through Tensor::matmul: float32 sums, one rounding to bfloat16 at the store.
+  ref::Array xa = bf16_values(ref::random({2, 32, 64}, rng)), wa = bf16_values(ref::random({2, 64, 16}, rng));
+  Tensor y = ref::tensor(xa, DType::BFloat16).realize().matmul(ref::tensor(wa, DType::BFloat16).realize());
+  ASSERT_EQ(y.dtype(), DType::BFloat16);
+  auto opts = parse_opts("mma(1,2) local(1,2) upcast(2,2) stage(32)");
+  ASSERT_TRUE(opts.has_value());
+  Lowered l = lowered(y, info, &*opts);
+  expect_unit_used(l.lk.kernel, info);
+  ref::Array want{{2, 32, 16}, {}};
+  for (int b = 0; b < 2; ++b)
+    for (int i = 0; i < 32; ++i)
+      for (int j = 0; j < 16; ++j) {
+        double acc = 0;
+        for (int k = 0; k < 64; ++k) acc += xa.v[static_cast<size_t>((b * 32 + i) * 64 + k)] * wa.v[static_cast<size_t>((b * 64 + k) * 16 + j)];
+        want.v.push_back(acc);
+      }
+  EXPECT_TRUE(near(l.run(), want, tol_for(DType::BFloat16)));
+}
+
+// The unit's preconditions, checked before lowering; float32 factors never take the unit.
+TEST_P(MatrixUnits, PreconditionsAreChecked) {
+  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
+  DeviceInfo none = device()->info();
+  none.matrix_units.clear();
+  EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(0,1) stage(32)"), 2, true, true, {}); }).find("no matrix unit"),
+            std::string::npos);
+  const std::vector<MatrixUnit> units = {MatrixUnit{.native = false}};
+  EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(0,1)"), 2, true, true, units); }).find("needs stage"), std::string::npos);
+  EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(1,1) stage(32)"), 2, true, true, units); }).find("another output axis"),
+            std::string::npos);
+  EXPECT_EQ(opts_text(*parse_opts("mma(0,1) stage(32)")), "mma(0,1) stage(32)");
+  ref::Array xa = ref::random({128, 64}, rng), wa = ref::random({64, 128}, rng);
+  Tensor y = ref::tensor(xa).realize().matmul(ref::tensor(wa).realize());
+  Lowered l = lowered(y, with_unit());
+  EXPECT_EQ(count(l.lk.kernel, IOp::Mma), 0);
+  for (const Inst& in : l.lk.kernel.insts) EXPECT_FALSE(in.op == IOp::DefineLocal && in.dtype == DType::UInt32);
+}
+
+// The OpenCL dialect renders a native unit's instruction as inline PTX (run only where NVIDIA's
+// platform is; here the text is checked).
+TEST(MatrixUnitRender, OpenCLRendersMmaSyncAsInlinePtx) {
+  set_default_device("cpu");
+  std::mt19937 rng(7);
+  ref::Array xa = bf16_values(ref::random({32, 32}, rng)), wa = bf16_values(ref::random({32, 16}, rng));
+  Tensor y = ref::tensor(xa, DType::BFloat16).realize().matmul(ref::tensor(wa, DType::BFloat16).realize());
+  auto items = create_schedule({y.node().get()});
+  ASSERT_EQ(items.size(), 1u);
+  Node* self = items[0].node;
+  auto input_of = [self](Node* n) -> Buffer* { return n == self ? nullptr : n->buffer.get(); };
+  DeviceInfo info;
+  info.max_local_size = 256;
+  info.local_memory_bytes = 48 << 10;
+  info.parallel_all_outer_loops = true;
+  info.matrix_units = {MatrixUnit{}};
+  LoweredKernel lk = lower_kernel(items[0].value, items[0].output.get(), input_of,
+                                  apply_opts(*parse_opts("mma(0,1) local(0,2) upcast(1,2) stage(32)"), items[0].value, info));
+  std::string src = render_c_family(lk.kernel, OpenCLDialect());
+  size_t at = 0;
+  int found = 0;
+  while ((at = src.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", at)) != std::string::npos) ++found, ++at;
+  // 32 steps in two k-steps of 16, each warp 1 x 2 fragments: two instructions in the loop body.
+  EXPECT_EQ(found, 2) << src;
+}
+
+}  // namespace
+}  // namespace lathe::test
