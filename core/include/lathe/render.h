@@ -35,13 +35,16 @@ class CDialect {
   virtual std::string mma(DType input, const std::vector<std::string>& acc, const std::vector<std::string>& a,
                           const std::vector<std::string>& b) const;
 
-  // 128-bit access to four float32 at `base + index` (index a multiple of four); dialects
-  // without vector types return false from vector_access() and never see these.
+  // One access to four consecutive elements at `base + index` (index a multiple of four) of a
+  // 32-bit or 16-bit type; dialects without vector types return false from vector_access()
+  // and never see these. `lane` is the expression of one element's value in the vector `vec`
+  // as a register; `lanes` the registers to store ("a, b, c, d").
   virtual bool vector_access() const { return false; }
-  virtual std::string vector_load(const std::string& base, const std::string& index, bool local) const;
-  virtual std::string vector_store(const std::string& base, const std::string& index, bool local,
-                                   const std::string& lanes) const;  // lanes: "a, b, c, d"
-  virtual std::string vector_type() const { return "float4"; }
+  virtual std::string vector_type(DType dtype, bool local) const;
+  virtual std::string vector_load(DType dtype, const std::string& base, const std::string& index, bool local) const;
+  virtual std::string vector_lane(DType dtype, bool local, const std::string& vec, int lane) const;
+  virtual std::string vector_store(DType dtype, const std::string& base, const std::string& index, bool local,
+                                   const std::vector<std::string>& lanes) const;
 };
 
 std::string render_c_family(const Kernel& kernel, const CDialect& dialect);

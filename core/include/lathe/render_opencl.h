@@ -20,8 +20,11 @@ class OpenCLDialect : public CDialect {
   std::string barrier() const override;
   std::string unroll_hint(int64_t factor) const override { return "#pragma unroll " + std::to_string(factor); }
   bool vector_access() const override { return true; }
-  std::string vector_load(const std::string& base, const std::string& index, bool local) const override;
-  std::string vector_store(const std::string& base, const std::string& index, bool local, const std::string& lanes) const override;
+  std::string vector_type(DType dtype, bool local) const override;
+  std::string vector_load(DType dtype, const std::string& base, const std::string& index, bool local) const override;
+  std::string vector_lane(DType dtype, bool local, const std::string& vec, int lane) const override;
+  std::string vector_store(DType dtype, const std::string& base, const std::string& index, bool local,
+                           const std::vector<std::string>& lanes) const override;
   // NVIDIA's OpenCL compiler passes inline PTX through: mma.sync on sm_80 and later.
   std::string mma(DType input, const std::vector<std::string>& acc, const std::vector<std::string>& a,
                   const std::vector<std::string>& b) const override;

@@ -1,6 +1,6 @@
-// Finds runs of four float32 loads (or stores) of one buffer at consecutive addresses, the
-// first a multiple of four, in one block of a kernel: a dialect with vector types renders each
-// run as one 128-bit access (a load at the run's first lane, a store at its last).
+// Finds runs of four loads (or stores) of 32-bit elements or 16-bit floats of one buffer at
+// consecutive addresses, the first a multiple of four, in one block of a kernel: a dialect with
+// vector types renders each run as one access (a load at the run's first lane, a store at its last).
 #pragma once
 #include <array>
 #include <vector>

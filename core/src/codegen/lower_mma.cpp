@@ -54,47 +54,75 @@ struct Lowerer::MmaStage {
   OperandUse use;
   int axis = -1;       // the output axis it runs along (rows for A, columns for B)
   int64_t tile = 1;    // its positions in the group's tile
-  int64_t stride = 1;  // words per packed row of local memory: tile, padded so that stride % 32 == 8
+  // Local memory holds words (two 16-bit values, steps 2kp and 2kp + 1). Along the reduction
+  // (the factor is contiguous there): [position][kp], else [kp][position]; `stride` words per
+  // row, padded so that a warp's fragment loads fall in 32 banks (stride % 32 == 4 along the
+  // reduction, 8 across it).
+  bool along_k = false;
+  int64_t stride = 1;
+  int64_t width = 4;   // words a work-item copies at a time (4: 16-byte local stores)
   int array = -1;
 };
 
-void Lowerer::stage_packed(Node* r, const MmaStage& st, const Expr& chunk_start, int64_t chunk) {
-  // Word (kp, p) holds the factor at reduction steps 2kp (low half) and 2kp + 1 (high half) for
-  // tile position p. Neighbouring work-items take neighbouring words along the reduction when
-  // the factor is contiguous there (coalesced loads), else along the tile.
-  const int64_t pairs = chunk / 2, words = pairs * st.tile, group = k_.local_size;
-  for (int64_t round = 0; round < words / group; ++round) {
-    Expr slot = expr_add(local_id_, round * group);
-    Expr kp = st.use.k_contiguous ? expr_mod(slot, pairs) : expr_div(slot, st.tile);
-    Expr p = st.use.k_contiguous ? expr_div(slot, pairs) : expr_mod(slot, st.tile);
-    Ctx out;
-    out.idx = group_base_;
-    out.idx[static_cast<size_t>(st.axis)] = expr_add(group_base_[static_cast<size_t>(st.axis)], p);
-    std::optional<Ctx> rc = reduce_ctx_for(r, out);
-    check(rc.has_value(), "lowering: a matrix unit's factor lost its reduction");
-    int half[2];
-    for (int h = 0; h < 2; ++h) {
-      Expr k = expr_add(chunk_start, expr_add(expr_mul(kp, 2), h));
-      int v = lower(st.x, reduce_src_ctx(r, *rc, split_reduce_index(r, k)));
-      half[h] = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {v}}, false);
-    }
+namespace {
+
+// Where work-item `item`'s copy number `round` of `width` words starts: its reduction word and
+// position (neighbouring items take neighbouring runs along the factor's contiguous axis).
+std::pair<Expr, Expr> copy_slot(bool along_k, int64_t width, int64_t tile, const Expr& item, int64_t round, int64_t group,
+                                int64_t pairs) {
+  Expr q = expr_add(item, round * group);
+  if (along_k) return {expr_mul(expr_mod(q, pairs / width), width), expr_div(q, pairs / width)};
+  return {expr_div(q, tile / width), expr_mul(expr_mod(q, tile / width), width)};
+}
+
+}  // namespace
+
+std::vector<int> Lowerer::load_stage(Node* r, const MmaStage& st, const Expr& chunk_start, int64_t chunk) {
+  // Each word needs the factor at two steps: 2 * width consecutive values along the reduction,
+  // or width consecutive positions at each of the two steps (vector loads either way).
+  const int64_t pairs = chunk / 2, group = k_.local_size, rounds = pairs * st.tile / st.width / group;
+  std::vector<int> values;
+  for (int64_t round = 0; round < rounds; ++round) {
+    auto [kp, p] = copy_slot(st.along_k, st.width, st.tile, local_id_, round, group, pairs);
+    for (int64_t w = 0; w < st.width; ++w)
+      for (int64_t h = 0; h < 2; ++h) {
+        Expr kk = st.along_k ? expr_add(expr_mul(expr_add(kp, w), 2), h) : expr_add(expr_mul(kp, 2), h);
+        Expr pp = st.along_k ? p : expr_add(p, w);
+        Ctx out;
+        out.idx = group_base_;
+        out.idx[static_cast<size_t>(st.axis)] = expr_add(group_base_[static_cast<size_t>(st.axis)], pp);
+        std::optional<Ctx> rc = reduce_ctx_for(r, out);
+        check(rc.has_value(), "lowering: a matrix unit's factor lost its reduction");
+        values.push_back(lower(st.x, reduce_src_ctx(r, *rc, split_reduce_index(r, expr_add(chunk_start, kk)))));
+      }
+  }
+  return values;
+}
+
+void Lowerer::store_stage(const MmaStage& st, const std::vector<int>& values, int64_t chunk) {
+  const int64_t pairs = chunk / 2, group = k_.local_size;
+  for (size_t v = 0; v < values.size(); v += 2) {
+    const int64_t round = static_cast<int64_t>(v / 2) / st.width, w = static_cast<int64_t>(v / 2) % st.width;
+    auto [kp, p] = copy_slot(st.along_k, st.width, st.tile, local_id_, round, group, pairs);
     // An exact 16-bit float in float32 has zeros in its low 16 bits: its bits are the high half.
-    int low = emit(Inst{IOp::Alu, DType::UInt32, Op::Shr, {half[0], emit(u32_const(16), true)}}, false);
-    int high = emit(Inst{IOp::Alu, DType::UInt32, Op::And, {half[1], emit(u32_const(0xffff0000), true)}}, false);
-    local_store(st.array, expr_add(expr_mul(kp, st.stride), p), emit(Inst{IOp::Alu, DType::UInt32, Op::Or, {low, high}}, false));
+    int low = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {values[v]}}, false);
+    int high = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {values[v + 1]}}, false);
+    low = emit(Inst{IOp::Alu, DType::UInt32, Op::Shr, {low, emit(u32_const(16), true)}}, false);
+    high = emit(Inst{IOp::Alu, DType::UInt32, Op::And, {high, emit(u32_const(0xffff0000), true)}}, false);
+    Expr at = st.along_k ? expr_add(expr_add(expr_mul(p, st.stride), kp), w) : expr_add(expr_add(expr_mul(kp, st.stride), p), w);
+    local_store(st.array, at, emit(Inst{IOp::Alu, DType::UInt32, Op::Or, {low, high}}, false));
   }
 }
 
 bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
   const MatrixUnit& unit = *opt.matrix_unit;
-  Node* product = r->src[0].get();
   const int64_t n = reduce_length(r), chunk = opt.stage_chunk, group = k_.local_size;
   if (!matrix_unit_reduction(r, unit.input) || chunk % unit.k || n % chunk || unit.m != 16 || unit.n != 8 || unit.k != 16)
     return false;
+  Node* product = r->src[0].get();
   const size_t rows = static_cast<size_t>(opt.mma_rows), cols = static_cast<size_t>(opt.mma_cols);
   const std::vector<int64_t> L = opt.local.empty() ? std::vector<int64_t>(value_->shape.size(), 1) : opt.local;
-  // Precondition: one factor runs along the rows only, the other along the columns only, both
-  // exactly the unit's input type.
+  // Precondition: one factor runs along the rows only, the other along the columns only.
   std::vector<MmaStage> stages;
   for (auto& src : product->src) {
     MmaStage st{src.get(), probe_operand(r, src.get(), {opt.mma_rows, opt.mma_cols})};
@@ -102,8 +130,11 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
     st.axis = st.use.axes[0];
     const size_t d = static_cast<size_t>(st.axis);
     st.tile = L[d] * up[d] * frag_[d];
-    st.stride = st.tile + (40 - st.tile % 32) % 32;
-    if ((chunk / 2 * st.tile) % group) return false;
+    st.along_k = st.use.k_contiguous;
+    st.stride = st.along_k ? chunk / 2 + 4 : st.tile + (40 - st.tile % 32) % 32;
+    const int64_t words = chunk / 2 * st.tile;
+    if (words % group) return false;
+    st.width = (words / 4) % group == 0 && (st.along_k ? chunk / 2 : st.tile) % 4 == 0 ? 4 : 1;
     stages.push_back(st);
   }
   if (stages[0].axis == stages[1].axis) return false;
@@ -122,15 +153,22 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   }
   if (std::count(acc_at.begin(), acc_at.end(), -1)) return false;
 
-  for (auto& st : stages) st.array = define_local(DType::UInt32, chunk / 2 * st.stride);
+  for (auto& st : stages) st.array = define_local(DType::UInt32, st.along_k ? st.tile * st.stride : chunk / 2 * st.stride);
   // The emulated unit exchanges fragments through local memory: each work-item's A and B words.
   const int64_t slots = 4 * frag_rows + 2 * frag_cols;
   const int scratch = unit.native ? -1 : define_local(DType::UInt32, group * slots);
-  int cv = new_var("c");
-  open_range(cv, n / chunk, false, true);
-  Expr chunk_start = expr_mul(expr_var(cv, 0, n / chunk - 1), chunk);
-  for (auto& st : stages) stage_packed(r, st, chunk_start, chunk);
+  // The first chunk is staged before the loop; each pass then loads the next one into registers
+  // (the chunk after the last wraps to the first, a harmless extra read), multiplies the staged
+  // one, and stores what it loaded once every warp is done: the loads' latency hides behind
+  // the multiplications.
+  for (auto& st : stages) store_stage(st, load_stage(r, st, expr_const(0), chunk), chunk);
   barrier();
+  const int64_t passes = n / chunk;
+  int cv = new_var("c");
+  open_range(cv, passes, false, true);
+  Expr next_start = expr_mul(expr_mod(expr_add(expr_var(cv, 0, passes - 1), 1), passes), chunk);
+  std::vector<std::vector<int>> next;
+  for (auto& st : stages) next.push_back(load_stage(r, st, next_start, chunk));
   int kv = new_var("k");
   open_range(kv, chunk / unit.k, false, true);
   Expr lane = expr_mod(local_id_, unit.lanes), g = expr_div(lane, 4), t = expr_mod(lane, 4);
@@ -139,7 +177,8 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   auto word = [&](const MmaStage& st, int64_t frag, int64_t frag_extent, int64_t row_offset, int64_t step_offset) {
     const size_t d = static_cast<size_t>(st.axis);
     Expr p = expr_add(expr_add(expr_mul(local_pos_[d], up[d] * frag_extent), frag * frag_extent + row_offset), g);
-    return local_load(st.array, expr_add(expr_mul(expr_add(kp, step_offset), st.stride), p), {}, true);
+    Expr k = expr_add(kp, step_offset);
+    return local_load(st.array, st.along_k ? expr_add(expr_mul(p, st.stride), k) : expr_add(expr_mul(k, st.stride), p), {}, true);
   };
   std::vector<std::vector<int>> a(static_cast<size_t>(frag_rows)), b(static_cast<size_t>(frag_cols));
   for (int64_t i = 0; i < frag_rows; ++i)
@@ -167,6 +206,8 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
     }
   if (!unit.native) barrier();
   close_range();
+  barrier();
+  for (size_t s = 0; s < stages.size(); ++s) store_stage(stages[s], next[s], chunk);
   barrier();
   close_range();
   return true;

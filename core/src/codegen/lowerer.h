@@ -112,7 +112,8 @@ class Lowerer {
   Expr register_index(const LoweringOptions& opt, size_t d, int64_t up, int64_t c);
   bool reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   struct MmaStage;
-  void stage_packed(Node* r, const MmaStage& st, const Expr& chunk_start, int64_t chunk);
+  std::vector<int> load_stage(Node* r, const MmaStage& st, const Expr& chunk_start, int64_t chunk);
+  void store_stage(const MmaStage& st, const std::vector<int>& values, int64_t chunk);
   void mma_emulated(const MatrixUnit& unit, int64_t a_slot, int64_t b_slot, const std::vector<int>& acc, int scratch,
                     int64_t slots);
   std::map<std::string, std::pair<int64_t, int64_t>> mma_register_;  // output context key -> its register along rows, columns

@@ -140,8 +140,10 @@ std::string CDialect::local_array(DType dtype, const std::string& name, int64_t 
   return type(dtype) + " " + name + "[" + std::to_string(elements) + "] __attribute__((aligned(64)));";
 }
 std::string CDialect::barrier() const { throw Error("this dialect has no barriers"); }
-std::string CDialect::vector_load(const std::string&, const std::string&, bool) const { throw Error("this dialect has no vector types"); }
-std::string CDialect::vector_store(const std::string&, const std::string&, bool, const std::string&) const {
+std::string CDialect::vector_type(DType, bool) const { throw Error("this dialect has no vector types"); }
+std::string CDialect::vector_load(DType, const std::string&, const std::string&, bool) const { throw Error("this dialect has no vector types"); }
+std::string CDialect::vector_lane(DType, bool, const std::string&, int) const { throw Error("this dialect has no vector types"); }
+std::string CDialect::vector_store(DType, const std::string&, const std::string&, bool, const std::vector<std::string>&) const {
   throw Error("this dialect has no vector types");
 }
 
@@ -246,12 +248,13 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
       std::string index = render_expr(lane0.index, k.var_names);
       if (in.op == IOp::Load) {
         std::string vec = "q" + std::to_string(i);
-        out << indent() << d.vector_type() << " " << vec << " = " << d.vector_load(memory(lane0), index, lane0.local) << ";\n";
-        for (int lane = 0; lane < 4; ++lane) reg[run.lanes[lane]] = vec + ".s" + std::to_string(lane);
+        out << indent() << d.vector_type(lane0.dtype, lane0.local) << " " << vec << " = "
+            << d.vector_load(lane0.dtype, memory(lane0), index, lane0.local) << ";\n";
+        for (int lane = 0; lane < 4; ++lane) reg[run.lanes[lane]] = d.vector_lane(lane0.dtype, lane0.local, vec, lane);
       } else {
-        std::string lanes;
-        for (int lane = 0; lane < 4; ++lane) lanes += (lane ? ", " : "") + reg[k.insts[run.lanes[lane]].src[0]];
-        out << indent() << d.vector_store(memory(lane0), index, lane0.local, lanes) << "\n";
+        std::vector<std::string> lanes;
+        for (int lane = 0; lane < 4; ++lane) lanes.push_back(reg[k.insts[run.lanes[lane]].src[0]]);
+        out << indent() << d.vector_store(lane0.dtype, memory(lane0), index, lane0.local, lanes) << "\n";
       }
       continue;
     }

@@ -88,13 +88,36 @@ std::string OpenCLDialect::local_array(DType dtype, const std::string& name, int
 std::string OpenCLDialect::barrier() const { return "barrier(CLK_LOCAL_MEM_FENCE);"; }
 
 // The index is a multiple of four and buffers are aligned to at least 16 bytes, so the
-// pointer cast is exact and the compiler emits one 128-bit access.
-std::string OpenCLDialect::vector_load(const std::string& base, const std::string& index, bool local) const {
-  return std::string("*(") + (local ? "__local" : "__global const") + " float4*)(" + base + " + " + index + ")";
+// pointer cast is exact and the compiler emits one 128-bit (64-bit for 16-bit types) access.
+// 16-bit floats are ushort in memory and float in registers and local arrays.
+namespace {
+bool narrow_in_memory(DType d, bool local) { return !local && (d == DType::BFloat16 || d == DType::Float16); }
+}  // namespace
+
+std::string OpenCLDialect::vector_type(DType dtype, bool local) const {
+  return (local ? type(dtype) : storage_type(dtype)) + "4";
 }
 
-std::string OpenCLDialect::vector_store(const std::string& base, const std::string& index, bool local, const std::string& lanes) const {
-  return std::string("*(") + (local ? "__local" : "__global") + " float4*)(" + base + " + " + index + ") = (float4)(" + lanes + ");";
+std::string OpenCLDialect::vector_load(DType dtype, const std::string& base, const std::string& index, bool local) const {
+  return "*(" + std::string(local ? "__local " : "__global const ") + vector_type(dtype, local) + "*)(" + base + " + " + index + ")";
+}
+
+std::string OpenCLDialect::vector_lane(DType dtype, bool local, const std::string& vec, int lane) const {
+  std::string v = vec + ".s" + std::to_string(lane);
+  if (!narrow_in_memory(dtype, local)) return v;
+  return (dtype == DType::BFloat16 ? "lt_bf2f(" : "lt_h2f(") + v + ")";
+}
+
+std::string OpenCLDialect::vector_store(DType dtype, const std::string& base, const std::string& index, bool local,
+                                        const std::vector<std::string>& lanes) const {
+  std::string values;
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    std::string v = lanes[i];
+    if (narrow_in_memory(dtype, local)) v = (dtype == DType::BFloat16 ? "lt_f2bf(" : "lt_f2h(") + v + ")";
+    values += (i ? ", " : "") + v;
+  }
+  return "*(" + std::string(local ? "__local " : "__global ") + vector_type(dtype, local) + "*)(" + base + " + " + index + ") = (" +
+         vector_type(dtype, local) + ")(" + values + ");";
 }
 
 std::string OpenCLDialect::mma(DType input, const std::vector<std::string>& acc, const std::vector<std::string>& a,

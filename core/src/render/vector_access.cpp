@@ -34,6 +34,11 @@ bool hazard_free(const Kernel& k, const VectorRun& run) {
   return true;
 }
 
+// 32-bit elements (128-bit accesses) and 16-bit floats (64-bit ones).
+bool vector_dtype(DType d) {
+  return d == DType::Float32 || d == DType::Int32 || d == DType::UInt32 || d == DType::BFloat16 || d == DType::Float16;
+}
+
 }  // namespace
 
 VectorPlan plan_vector_access(const Kernel& k) {
@@ -48,12 +53,12 @@ VectorPlan plan_vector_access(const Kernel& k) {
     if (in.op == IOp::EndRange) open.pop_back();
     block[i] = open.back();
     if (in.op == IOp::Range) open.push_back(blocks++);
-    bool candidate = (in.op == IOp::Load || in.op == IOp::Store) && in.dtype == DType::Float32 && in.valid.empty();
+    bool candidate = (in.op == IOp::Load || in.op == IOp::Store) && vector_dtype(in.dtype) && in.valid.empty();
     if (candidate) by_index[{in.op, in.local, in.buffer, block[i]}].emplace(in.index->key, static_cast<int>(i));
   }
   for (size_t i = 0; i < k.insts.size(); ++i) {
     const Inst& in = k.insts[i];
-    if (plan.run_of[i] >= 0 || (in.op != IOp::Load && in.op != IOp::Store) || in.dtype != DType::Float32 ||
+    if (plan.run_of[i] >= 0 || (in.op != IOp::Load && in.op != IOp::Store) || !vector_dtype(in.dtype) ||
         !in.valid.empty() || !expr_divisible(in.index, 4))
       continue;
     auto& same = by_index[{in.op, in.local, in.buffer, block[i]}];
