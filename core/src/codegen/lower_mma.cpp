@@ -34,6 +34,15 @@ bool matrix_unit_reduction(Node* r, DType input) {
          exact_in(product->src[0].get(), input) && exact_in(product->src[1].get(), input);
 }
 
+// Word rows padded so that a warp's fragment loads fall in 32 banks: stride % 32 == 4 along the
+// reduction (rows of step pairs), 8 across it (rows of positions).
+static int64_t along_k_stride(int64_t chunk) { return chunk / 2 + 4; }
+static int64_t across_k_stride(int64_t tile) { return tile + (40 - tile % 32) % 32; }
+
+int64_t mma_stage_bytes(int64_t tile, int64_t chunk) {
+  return 4 * std::max(tile * along_k_stride(chunk), chunk / 2 * across_k_stride(tile));
+}
+
 // mma.sync's C fragment: lane 4g + t holds rows g and g + 8, columns 2t and 2t + 1 of each
 // 16 x 8 tile; along the rows a register is (fragment, half), along the columns (fragment, j).
 int64_t Lowerer::registers_along(const LoweringOptions& opt, size_t d, int64_t up) const {
@@ -131,7 +140,7 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
     const size_t d = static_cast<size_t>(st.axis);
     st.tile = L[d] * up[d] * frag_[d];
     st.along_k = st.use.k_contiguous;
-    st.stride = st.along_k ? chunk / 2 + 4 : st.tile + (40 - st.tile % 32) % 32;
+    st.stride = st.along_k ? along_k_stride(chunk) : across_k_stride(st.tile);
     const int64_t words = chunk / 2 * st.tile;
     if (words % group) return false;
     st.width = (words / 4) % group == 0 && (st.along_k ? chunk / 2 : st.tile) % 4 == 0 ? 4 : 1;

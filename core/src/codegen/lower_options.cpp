@@ -243,12 +243,13 @@ constexpr int64_t kGroupLanes = 256, kColumnGroup = 32, kColumnLanes = 8;  // gr
 constexpr int64_t kMinLanes = 4;                      // fewer lanes than this: no grouped reduction
 
 // Matrix-unit tiles, largest first: warps and fragments per warp along rows and columns.
-// 2 x 4 warps of 4 x 4 fragments (128 x 128 outputs, 64 accumulators a lane) first.
+// 2 x 4 warps of 4 x 8 fragments (128 x 256 outputs, 128 accumulators a lane) in 64-step
+// passes, the list LATHE_SEARCH=2 found for a bf16 4096^3 matmul on an H100 (docs/codegen.md).
 struct MmaTile {
   int64_t warps_rows, warps_cols, frags_rows, frags_cols;
 };
-constexpr MmaTile kMmaTiles[] = {{2, 4, 4, 4}, {2, 2, 4, 4}, {2, 2, 2, 4}, {1, 1, 1, 1}};
-constexpr int64_t kMmaChunk = 32;  // reduction steps staged per pass: two of the unit's k
+constexpr MmaTile kMmaTiles[] = {{2, 4, 4, 8}, {2, 4, 4, 4}, {2, 2, 4, 4}, {2, 2, 2, 4}, {1, 1, 1, 1}};
+constexpr int64_t kMmaChunks[] = {64, 32};  // reduction steps staged per pass, longest that fits
 
 LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& dev) {
   const Shape& S = value->shape;
@@ -289,12 +290,16 @@ LoweringOptions group_options(Node* value, const std::function<Buffer*(Node*)>& 
     for (MmaTile t : kMmaTiles) {
       const int64_t Tr = t.warps_rows * t.frags_rows * u.m, Tc = t.warps_cols * t.frags_cols * u.n;
       const int64_t items = t.warps_rows * t.warps_cols * u.lanes;
-      if (S[m] % Tr || S[n] % Tc || items > dev.max_local_size || length % kMmaChunk) continue;
+      if (S[m] % Tr || S[n] % Tc || items > dev.max_local_size) continue;
       if (numel(S) / (Tr * Tc) < dev.compute_units && t.warps_rows * t.frags_rows > 1) continue;  // too few groups
+      int64_t chunk = 0;
+      for (int64_t c : kMmaChunks)
+        if (!chunk && length % c == 0 && mma_stage_bytes(Tr, c) + mma_stage_bytes(Tc, c) <= dev.local_memory_bytes) chunk = c;
+      if (!chunk) continue;
       opt.local.assign(nd, 1);
       opt.local[m] = t.warps_rows, opt.local[n] = t.warps_cols;
       opt.upcast[m] = t.frags_rows, opt.upcast[n] = t.frags_cols;
-      opt.stage_chunk = kMmaChunk;
+      opt.stage_chunk = chunk;
       opt.matrix_unit = u;
       opt.mma_rows = m, opt.mma_cols = n;
       return opt;

@@ -23,6 +23,9 @@ double reduce_identity(Op reduce_op, DType dtype);
 // Whether a matrix unit of `input` can compute reduction r: a sum of products of two float32
 // factors that are exactly `input` values (casts from it).
 bool matrix_unit_reduction(Node* r, DType input);
+// Local memory that reduce_mma stages for a factor over `tile` positions and `chunk` steps (the
+// larger of its two layouts).
+int64_t mma_stage_bytes(int64_t tile, int64_t chunk);
 
 class Lowerer {
  public:
