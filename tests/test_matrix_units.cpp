@@ -1,8 +1,9 @@
 // Matrix units (MatrixUnit in device.h): matmuls of bfloat16 factors computed by warps of
 // mma.sync fragments. A device with a native unit (NVIDIA through OpenCL) runs the
-// instruction; on other work-group devices (PoCL) the lowerer's emulated unit, the same
-// fragment layout exchanged through local memory, checks the layout, the packed staging and
-// the epilogue against float64.
+// instruction; on PoCL the ctest entry matrix_units_emulated sets
+// LATHE_OPENCL_MATRIX_UNITS=emulate, and the lowerer's emulated unit (the same fragment layout
+// exchanged through local memory) checks the layout, the packed staging and the epilogue
+// against float64. Devices without a unit skip these.
 #include "codegen/lower.h"
 #include "codegen/opt.h"
 #include "lathe/device.h"
@@ -24,13 +25,8 @@ ref::Array bf16_values(ref::Array a) {
 class MatrixUnits : public Conformance {
  protected:
   Device* device() { return default_device(); }
-  bool has_groups() { return device()->info().max_local_size > 1; }
-  // The device's description, with an emulated unit where it has none.
-  DeviceInfo with_unit() {
-    DeviceInfo info = device()->info();
-    if (info.matrix_units.empty()) info.matrix_units = {MatrixUnit{.native = false}};
-    return info;
-  }
+  bool has_units() { return !device()->info().matrix_units.empty(); }
+  const DeviceInfo& with_unit() { return device()->info(); }
   struct Lowered {
     Tensor value;  // owns the graph the schedule points into
     std::vector<ScheduleItem> items;
@@ -93,7 +89,7 @@ LATHE_CONFORMANCE(MatrixUnits);
 Tol dot_tol(int64_t k) { return {1e-5, 2e-6 * static_cast<double>(k)}; }
 
 TEST_P(MatrixUnits, FragmentsOfSmallTilesMatchFloat64) {
-  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
+  if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
   const DeviceInfo info = with_unit();
   ref::Array xa = bf16_values(ref::random({64, 96}, rng)), wa = bf16_values(ref::random({96, 48}, rng));
   Tensor y = product(ref::tensor(xa, DType::BFloat16).realize(), ref::tensor(wa, DType::BFloat16).realize());
@@ -108,7 +104,7 @@ TEST_P(MatrixUnits, FragmentsOfSmallTilesMatchFloat64) {
 }
 
 TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
-  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
+  if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
   const DeviceInfo info = with_unit();
   // x @ W^T + b, ReLU, as a Linear layer under autocast: both factors run along the reduction.
   ref::Array xa = bf16_values(ref::random({128, 64}, rng)), wa = bf16_values(ref::random({64, 64}, rng));
@@ -129,7 +125,7 @@ TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
 }
 
 TEST_P(MatrixUnits, BatchedAutocastMatmulRoundsOnce) {
-  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
+  if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
   const DeviceInfo info = with_unit();
   // bf16 @ bf16 through Tensor::matmul: float32 sums, one rounding to bfloat16 at the store.
   ref::Array xa = bf16_values(ref::random({2, 32, 64}, rng)), wa = bf16_values(ref::random({2, 64, 16}, rng));
@@ -152,9 +148,7 @@ TEST_P(MatrixUnits, BatchedAutocastMatmulRoundsOnce) {
 
 // The unit's preconditions, checked before lowering; float32 factors never take the unit.
 TEST_P(MatrixUnits, PreconditionsAreChecked) {
-  if (!has_groups()) GTEST_SKIP() << "matrix units need work-groups";
-  DeviceInfo none = device()->info();
-  none.matrix_units.clear();
+  if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
   EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(0,1) stage(32)"), 2, true, true, {}); }).find("no matrix unit"),
             std::string::npos);
   const std::vector<MatrixUnit> units = {MatrixUnit{.native = false}};
@@ -176,17 +170,22 @@ TEST(MatrixUnitRender, OpenCLRendersMmaSyncAsInlinePtx) {
   std::mt19937 rng(7);
   ref::Array xa = bf16_values(ref::random({32, 32}, rng)), wa = bf16_values(ref::random({32, 16}, rng));
   Tensor y = ref::tensor(xa, DType::BFloat16).realize().matmul(ref::tensor(wa, DType::BFloat16).realize());
+  // On the cpu the float32 casts are items of their own; the matmul is the last.
   auto items = create_schedule({y.node().get()});
-  ASSERT_EQ(items.size(), 1u);
-  Node* self = items[0].node;
-  auto input_of = [self](Node* n) -> Buffer* { return n == self ? nullptr : n->buffer.get(); };
+  ScheduleItem& mm = items.back();
+  auto input_of = [&](Node* n) -> Buffer* {
+    if (n == mm.node) return nullptr;
+    for (auto& it : items)
+      if (it.node == n) return it.output.get();
+    return n->buffer.get();
+  };
   DeviceInfo info;
   info.max_local_size = 256;
   info.local_memory_bytes = 48 << 10;
   info.parallel_all_outer_loops = true;
   info.matrix_units = {MatrixUnit{}};
-  LoweredKernel lk = lower_kernel(items[0].value, items[0].output.get(), input_of,
-                                  apply_opts(*parse_opts("mma(0,1) local(0,2) upcast(1,2) stage(32)"), items[0].value, info));
+  LoweredKernel lk = lower_kernel(mm.value, mm.output.get(), input_of,
+                                  apply_opts(*parse_opts("mma(0,1) local(0,2) upcast(1,2) stage(32)"), mm.value, info));
   std::string src = render_c_family(lk.kernel, OpenCLDialect());
   size_t at = 0;
   int found = 0;
