@@ -185,7 +185,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
       std::vector<std::pair<Node*, Ctx>> reads;
       std::map<std::pair<Node*, std::string>, bool> seen;
       for (auto& ctx : spread_rows_ ? std::vector<Ctx>{ctxs[0]} : ctxs) collect_reads(value_, ctx, input_of_, reads, seen, values[o]);
-      check(!reads.empty(), "lowering: a kernel stores a value of another shape that its first value does not read");
+      check(!reads.empty(), [&] { return "lowering: a kernel stores a value of another shape that its first value does not read (" + to_string(values[o]->shape) + " beside " + to_string(S) + ", " + op_name(values[o]->op) + ")"; });
       for (auto& [n, ctx] : reads) {
         check(ctx.valid.empty() && !ctx.never, "lowering: a value stored beside the first is read under padding");
         store(o, ctx, lower(n, ctx));

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "codegen/lower.h"
+#include "lathe/error.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
 #include "base/debug.h"
@@ -138,7 +139,18 @@ Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& i
   if (!out.entry) {
     Opts opts = heuristic_opts(value, input_of, device);
     if (search_width() > 0) opts = search_opts(outs, input_of, dev, f.signature, opts);
-    LoweredKernel lk = lower_kernel(outs, input_of, apply_opts(opts, value, device));
+    LoweredKernel lk;
+    try {
+      lk = lower_kernel(outs, input_of, apply_opts(opts, value, device));
+    } catch (const Error&) {
+      // Some multi-output kernels (a matmul stored beside its reshape) do not lower on the
+      // matrix unit yet: they keep the float path.
+      if (device.matrix_units.empty()) throw;
+      DeviceInfo without = device;
+      without.matrix_units.clear();
+      opts = heuristic_opts(value, input_of, without);
+      lk = lower_kernel(outs, input_of, apply_opts(opts, value, without));
+    }
     if (debug_level() >= 2) debug_log().info("kernel {}: {}", lk.kernel.name, opts_text(opts));
     CachedLowering c{std::move(lk.kernel), {}, {}, {}};
     for (size_t p = outs.size(); p < lk.params.size(); ++p)

@@ -5,9 +5,7 @@
 //     reshapes of its result), but a reduce that is broadcast back (EXPAND, PAD), fed to
 //     another reduce, or needed by two kernels is stored;
 //   - it is a computed value broadcast (EXPAND) inside a reduction's input: otherwise every
-//     iteration that sees a copy recomputes it, e.g. once per output column of a matmul
-//     (on devices with matrix units, widening float casts excepted: their 16-bit source is
-//     stored, the conversion inlined);
+//     iteration that sees a copy recomputes it, e.g. once per output column of a matmul;
 //   - it is the value of an ASSIGN that reads the target through a movement op (in-place
 //     writes would otherwise race with reads of other elements);
 //   - it is elementwise, has two or more consumers and already reads three or more stored
@@ -232,19 +230,8 @@ std::vector<ScheduleItem> create_schedule(const std::vector<Node*>& roots) {
       if (n->op == Op::Expand && numel(n->shape) != numel(n->src[0]->shape)) {
         // DETACH only cuts gradients: a detached stored value (a parameter, a softmax's
         // maximum) is read where it is, not copied.
-        auto through_movement = [&](Node* s) {
-          while ((is_movement(s->op) || s->op == Op::Detach) && !s->buffer && !realize.count(s)) s = s->src[0].get();
-          return s;
-        };
-        Node* s = through_movement(n->src[0].get());
-        // On a device with matrix units a widening float cast (bfloat16 to float32) is
-        // converted where it is read: its source is stored instead, and the unit reads 16-bit
-        // factors. (Elsewhere the float32 copy is kept: a cpu matmul converting in its inner
-        // loop was slower.)
-        const bool units = r->device && !r->device->info().matrix_units.empty();
-        while (units && !s->buffer && !realize.count(s) && s->op == Op::Cast && is_float(s->src[0]->dtype) && is_float(s->dtype) &&
-               itemsize(s->src[0]->dtype) < itemsize(s->dtype))
-          s = through_movement(s->src[0].get());
+        Node* s = n->src[0].get();
+        while ((is_movement(s->op) || s->op == Op::Detach) && !s->buffer && !realize.count(s)) s = s->src[0].get();
         // Except a value built on a recomputed reduction: storing it would store the matrix
         // that recomputing avoids; the kernel computes it once per register tile instead.
         if (!s->buffer && !realize.count(s) && is_elementwise(s->op) && !reads_recomputed(s, recomputed, realize)) {
