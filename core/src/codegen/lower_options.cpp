@@ -244,7 +244,7 @@ constexpr int64_t kMinLanes = 4;                      // fewer lanes than this: 
 
 // Matrix-unit tiles, largest first: warps and fragments per warp along rows and columns.
 // 2 x 4 warps of 4 x 8 fragments (128 x 256 outputs, 128 accumulators a lane) in 64-step
-// passes, the list LATHE_SEARCH=2 found for a bf16 4096^3 matmul on an H100 (docs/codegen.md).
+// passes, the list LATHE_SEARCH=2 found for a large bf16 matmul (docs/codegen.md says where).
 struct MmaTile {
   int64_t warps_rows, warps_cols, frags_rows, frags_cols;
 };
