@@ -4,7 +4,11 @@
 #include <algorithm>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
+#include "base/debug.h"
 #include "lathe/error.h"
+#include "lathe/runtime.h"
 #include "lowerer.h"
 
 namespace lathe {
@@ -126,8 +130,13 @@ void Lowerer::store_stage(const MmaStage& st, const std::vector<int>& values, in
 bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
   const MatrixUnit& unit = *opt.matrix_unit;
   const int64_t n = reduce_length(r), chunk = opt.stage_chunk, group = k_.local_size;
-  if (!matrix_unit_reduction(r, unit.input) || chunk % unit.k || n % chunk || unit.m != 16 || unit.n != 8 || unit.k != 16)
+  // A reduction the unit cannot take runs as loops; LATHE_DEBUG=2 says why.
+  auto refuse = [&](const char* why) {
+    if (debug_level() >= 2) debug_log().info("{}: reduction of {} steps not on the matrix unit: {}", k_.name, n, why);
     return false;
+  };
+  if (!matrix_unit_reduction(r, unit.input)) return refuse("its factors are not exact 16-bit values");
+  if (chunk % unit.k || n % chunk || unit.m != 16 || unit.n != 8 || unit.k != 16) return refuse("pass length or unit shape");
   Node* product = r->src[0].get();
   const size_t rows = static_cast<size_t>(opt.mma_rows), cols = static_cast<size_t>(opt.mma_cols);
   const std::vector<int64_t> L = opt.local.empty() ? std::vector<int64_t>(value_->shape.size(), 1) : opt.local;
@@ -135,18 +144,18 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   std::vector<MmaStage> stages;
   for (auto& src : product->src) {
     MmaStage st{src.get(), probe_operand(r, src.get(), {opt.mma_rows, opt.mma_cols})};
-    if (!st.use.ok || st.use.axes.size() != 1) return false;
+    if (!st.use.ok || st.use.axes.size() != 1) return refuse("a factor does not run along exactly one tile axis");
     st.axis = st.use.axes[0];
     const size_t d = static_cast<size_t>(st.axis);
     st.tile = L[d] * up[d] * frag_[d];
     st.along_k = st.use.k_contiguous;
     st.stride = st.along_k ? along_k_stride(chunk) : across_k_stride(st.tile);
     const int64_t words = chunk / 2 * st.tile;
-    if (words % group) return false;
+    if (words % group) return refuse("a staged chunk is not a whole number of words per work-item");
     st.width = (words / 4) % group == 0 && (st.along_k ? chunk / 2 : st.tile) % 4 == 0 ? 4 : 1;
     stages.push_back(st);
   }
-  if (stages[0].axis == stages[1].axis) return false;
+  if (stages[0].axis == stages[1].axis) return refuse("both factors run along the same axis");
   if (stages[0].axis != opt.mma_rows) std::swap(stages[0], stages[1]);  // A (rows) first, then B
   // Each accumulator's place in its warp's fragments: (fragment along rows, along columns) and
   // which of the fragment's four registers.
@@ -154,13 +163,13 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   std::vector<int> acc_at(static_cast<size_t>(frag_rows * frag_cols * 4), -1);
   for (auto& [acc, ctx] : accs) {
     auto it = mma_register_.find(output_ctx_.at(reduce_key(r, ctx)).key());
-    if (it == mma_register_.end()) return false;
+    if (it == mma_register_.end()) return refuse("an accumulator is not a fragment register");
     auto [cr, cc] = it->second;
     size_t at = static_cast<size_t>(((cr / 2) * frag_cols + cc / 2) * 4 + (cr % 2) * 2 + cc % 2);
-    if (acc_at[at] >= 0) return false;
+    if (acc_at[at] >= 0) return refuse("two accumulators share a fragment register");
     acc_at[at] = acc;
   }
-  if (std::count(acc_at.begin(), acc_at.end(), -1)) return false;
+  if (std::count(acc_at.begin(), acc_at.end(), -1)) return refuse("a fragment register has no accumulator");
 
   for (auto& st : stages) st.array = define_local(DType::UInt32, st.along_k ? st.tile * st.stride : chunk / 2 * st.stride);
   // The emulated unit exchanges fragments through local memory: each work-item's A and B words.
