@@ -1,5 +1,6 @@
 // Kernel counts on representative graphs: the fusion rules of docs/scheduler.md.
 #include "codegen/lower.h"
+#include "codegen/opt.h"
 #include "lathe/render.h"
 #include "lathe/render_opencl.h"
 #include "lathe/runtime.h"
@@ -277,7 +278,8 @@ TEST_P(Fusion, ManyReductionsInOneKernelLimitTheirUnrolling) {
     Node* self = items[0].node;
     auto input_of = [self](Node* m) -> Buffer* { return m == self ? nullptr : m->buffer.get(); };
     LoweredKernel lk = lower_kernel(items[0].value, items[0].output.get(), input_of,
-                                    default_options(items[0].value, input_of, self->device->info()));
+                                    apply_opts(heuristic_opts(items[0].value, input_of, self->device->info()), items[0].value,
+                                               self->device->info()));
     std::string source = render_c_family(lk.kernel, OpenCLDialect());
     size_t hints = 0;
     for (size_t at = source.find("#pragma unroll 4"); at != std::string::npos; at = source.find("#pragma unroll 4", at + 1)) ++hints;

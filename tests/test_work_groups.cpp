@@ -3,6 +3,7 @@
 // against a float64 reference. On devices without work-groups the values are still checked.
 #include "lathe/device.h"
 #include "codegen/lower.h"
+#include "codegen/opt.h"
 #include "lathe/render.h"
 #include "lathe/runtime.h"
 #include "lathe/vector_access.h"
@@ -40,7 +41,8 @@ class WorkGroups : public Conformance {
     EXPECT_EQ(l.items.size(), 1u);
     Node* self = l.items[0].node;
     auto input_of = [self](Node* n) -> Buffer* { return n == self ? nullptr : n->buffer.get(); };
-    LoweringOptions chosen = opt ? *opt : default_options(l.items[0].value, input_of, self->device->info());
+    const DeviceInfo& info = self->device->info();
+    LoweringOptions chosen = opt ? *opt : apply_opts(heuristic_opts(l.items[0].value, input_of, info), l.items[0].value, info);
     l.lk = lower_kernel(l.items[0].value, l.items[0].output.get(), input_of, chosen);
     return l;
   }

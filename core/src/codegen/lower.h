@@ -1,6 +1,7 @@
 // Lowering: one scheduled kernel (a graph fragment whose leaves are buffers and constants)
 // becomes kernel IR. The choice of how to map it onto loops (which output axes are upcast
-// into registers, the loop order) is an explicit option set, chosen by heuristics.
+// into registers, the loop order) is an explicit option set, what an action list applies
+// (codegen/opt.h).
 #pragma once
 #include <functional>
 #include <optional>
@@ -66,10 +67,5 @@ LoweredKernel lower_kernel(Node* value, Buffer* output, const std::function<Buff
 // (statistics of a row kernel's rows, a matmul before a reshape): they are stored from there.
 LoweredKernel lower_kernel(const std::vector<std::pair<Node*, Buffer*>>& outputs, const std::function<Buffer*(Node*)>& input_of,
                            const LoweringOptions& options);
-
-// Heuristics for the device: register tiles for reductions (the matmul shape); on devices
-// with work-groups, tiled matmuls through local memory, grouped reductions and 4-wide
-// elementwise work for vector loads.
-LoweringOptions default_options(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device);
 
 }  // namespace lathe

@@ -1,8 +1,7 @@
 // Internal to the lowering: the walk that turns one kernel's graph fragment into kernel IR.
 // lower.cpp holds the walk, loops, register tiles and epilogues; lower_reduce.cpp reductions
 // in loops (partial accumulators, float keys, nested reductions); lower_groups.cpp the
-// work-group forms (grouped reductions, operands staged in local memory); lower_options.cpp
-// the heuristics.
+// work-group forms (grouped reductions, operands staged in local memory).
 #pragma once
 #include <functional>
 #include <map>

@@ -163,35 +163,9 @@ LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool wor
   return out;
 }
 
-Opts opts_of(const LoweringOptions& o) {
-  Opts opts;
-  if (!o.loop_order.empty()) {
-    opts.push_back({OptKind::Outer, o.loop_order[0]});
-    LoweringOptions outer = apply_opts(opts, o.loop_order.size(), false, false);
-    check(outer.loop_order == o.loop_order, "optimizations: a loop order other than one axis outermost has no action");
-  }
-  for (size_t d = 0; d < o.upcast.size(); ++d)
-    if (o.upcast[d] > 1) opts.push_back({OptKind::Upcast, static_cast<int>(d), o.upcast[d]});
-  bool any_local = false;
-  for (size_t d = 0; d < o.local.size(); ++d)
-    if (o.local[d] > 1) opts.push_back({OptKind::Local, static_cast<int>(d), o.local[d]}), any_local = true;
-  if (!o.local.empty() && !any_local) opts.push_back({OptKind::Local, 0, 1});  // work-groups of one item per output
-  if (o.group_reduce > 1) opts.push_back({OptKind::GroupReduce, -1, o.group_reduce});
-  if (o.spread_rows) opts.push_back({OptKind::Rows});
-  if (o.reduce_split > 1) opts.push_back({OptKind::SplitReduce, -1, o.reduce_split});
-  if (o.stage_chunk > 0) opts.push_back({OptKind::Stage, -1, o.stage_chunk});
-  if (o.reload_epilogue) opts.push_back({OptKind::Reload});
-  if (o.matrix_unit) opts.push_back({OptKind::MatrixUnit, o.mma_rows, o.mma_cols});
-  return opts;
-}
-
 LoweringOptions apply_opts(const Opts& opts, const Node* value, const DeviceInfo& device) {
   const bool groups = device.max_local_size > 1;
   return apply_opts(opts, value->shape.size(), groups || device.parallel_all_outer_loops, groups, device.matrix_units);
-}
-
-Opts heuristic_opts(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device) {
-  return opts_of(default_options(value, input_of, device));
 }
 
 }  // namespace lathe

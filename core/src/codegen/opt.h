@@ -49,13 +49,11 @@ std::optional<Opts> parse_opts(const std::string& text);
 LoweringOptions apply_opts(const Opts& opts, size_t rank, bool flatten, bool work_groups,
                            const std::vector<MatrixUnit>& units = {});
 
-// The actions that produce `options` (the inverse of apply_opts, in a fixed order).
-Opts opts_of(const LoweringOptions& options);
-
 // The same for a kernel whose first value is `value` on `device`.
 LoweringOptions apply_opts(const Opts& opts, const Node* value, const DeviceInfo& device);
 
-// The heuristics' actions for a kernel on the device (lower_options.cpp).
+// The heuristics' actions for a kernel on the device, from its profile and the device's
+// table (heuristics.cpp); they do not lower the kernel.
 Opts heuristic_opts(Node* value, const std::function<Buffer*(Node*)>& input_of, const DeviceInfo& device);
 
 }  // namespace lathe
