@@ -6,6 +6,10 @@
 #include <optional>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
+#include "base/debug.h"
+#include "lathe/runtime.h"
 #include "lathe/error.h"
 #include "lowerer.h"
 #include "online_softmax.h"
@@ -82,63 +86,32 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
   auto full = [&](size_t o) { return values[o]->shape == S; };
   bool all_full = true;
   for (size_t o = 0; o < values.size(); ++o) all_full &= full(o);
-  std::vector<std::pair<Node*, Ctx>> tops;
-  std::vector<size_t> value_of;  // per entry of tops: the value it was found in first
+  std::vector<size_t> value_of;  // per entry of tops_: the value it was found in first
   std::map<std::pair<Node*, std::string>, bool> seen;
   for (auto& ctx : ctxs) {
-    size_t before = tops.size();
+    size_t before = tops_.size();
     for (size_t o = 0; o < values.size(); ++o) {
-      if (full(o)) collect_reads(values[o], ctx, input_of_, tops, seen);
-      value_of.resize(tops.size(), o);
+      if (full(o)) collect_reads(values[o], ctx, input_of_, tops_, seen);
+      value_of.resize(tops_.size(), o);
     }
-    for (size_t i = before; i < tops.size(); ++i) output_ctx_[reduce_key(tops[i].first, tops[i].second)] = ctx;
+    for (size_t i = before; i < tops_.size(); ++i) output_ctx_[reduce_key(tops_[i].first, tops_[i].second)] = ctx;
   }
   std::vector<size_t> reduce_value;  // per top reduction: the value that reads it first
-  for (size_t t = 0; t < tops.size(); ++t)
-    if (std::find(top_reduces_.begin(), top_reduces_.end(), tops[t].first) == top_reduces_.end()) {
-      top_reduces_.push_back(tops[t].first);
+  for (size_t t = 0; t < tops_.size(); ++t)
+    if (std::find(top_reduces_.begin(), top_reduces_.end(), tops_[t].first) == top_reduces_.end()) {
+      top_reduces_.push_back(tops_[t].first);
       reduce_value.push_back(value_of[t]);
     }
-  auto accs_of = [&](Node* r) {
-    Accs accs;
-    for (auto& [rn, ctx] : tops)
-      if (rn == r) accs.push_back({emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false), ctx});
-    return accs;
-  };
-  // A sum that reads a maximum of this kernel through exp2 runs in the maximum's pass.
-  std::map<Node*, std::pair<Node*, double>> online;  // maximum -> (its sum, rate)
-  std::set<Node*> lowered_tops;
+  // A sum that reads a maximum of this kernel through exp2 may run in the maximum's pass.
   for (Node* s : top_reduces_)
     for (Node* m : top_reduces_)
-      if (auto rate = online_rate(s, m, input_of_); rate && !online.count(m)) online[m] = {s, *rate};
+      if (auto rate = online_rate(s, m, input_of_); rate && !online_.count(m)) online_[m] = {s, *rate};
   auto lower_top = [&](Node* r) {
-    if (!lowered_tops.insert(r).second) return;  // a sum done in its maximum's pass
+    if (!lowered_tops_.insert(r).second) return;  // a sum done in its maximum's pass
     name[0] = 'R';
     Accs accs = accs_of(r);
     in_top_reduce_ = true;
-    // The pair runs online when the sum is read at the maximum's contexts, register by register.
-    auto read_alike = [&](Node* a, Node* b) {
-      std::vector<std::string> ka, kb;
-      for (auto& [rn, ctx] : tops) {
-        if (rn == a) ka.push_back(ctx.key());
-        if (rn == b) kb.push_back(ctx.key());
-      }
-      return ka == kb;
-    };
-    auto pair = online.find(r);
-    if (pair != online.end() && opt.stage_chunk == 0 && !lowered_tops.count(pair->second.first) && read_alike(r, pair->second.first)) {
-      auto [sum, rate] = pair->second;
-      Accs sums = accs_of(sum);
-      reduce_online(r, sum, accs, sums, rate, opt.group_reduce, opt.reduce_split);
-      lowered_tops.insert(sum);
-      for (auto& [acc, ctx] : sums) top_acc_[{sum, ctx.key()}] = acc;
-    } else if (opt.group_reduce > 1) {
-      reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
-    } else if (r == pack_.reduce && pack_.array >= 0) {
-      reduce_packed(r, accs, up);
-    } else if (!(opt.stage_chunk > 0 && (opt.matrix_unit ? reduce_mma(r, accs, opt, up) : reduce_staged(r, accs, opt, up)))) {
-      reduce_in_loops(r, accs, opt.reduce_split);
-    }
+    lower_reduction(r, accs, opt, up);
     in_top_reduce_ = false;
     for (auto& [acc, ctx] : accs) top_acc_[{r, ctx.key()}] = acc;
     for (int64_t a : r->arg) name += "_" + std::to_string(r->src[0]->shape[a]);
@@ -204,6 +177,78 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (c == '-') c = 'm';
   estimate();
   return {std::move(k_), std::move(params_)};
+}
+
+Lowerer::Accs Lowerer::accs_of(Node* r) {
+  Accs accs;
+  for (auto& [rn, ctx] : tops_)
+    if (rn == r) accs.push_back({emit(make_const_acc(r->dtype, reduce_identity(r->reduce_op, r->dtype)), false), ctx});
+  return accs;
+}
+
+// The forms a top-level reduction takes, tried in order: each checks its precondition and, when
+// it holds, lowers the reduction. Loops take any reduction.
+namespace {
+using Form = bool (Lowerer::*)(Node*, Lowerer::Accs&, const LoweringOptions&, const std::vector<int64_t>&);
+struct NamedForm {
+  const char* name;
+  Form form;
+};
+}  // namespace
+
+void Lowerer::lower_reduction(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
+  static const NamedForm forms[] = {{"online", &Lowerer::form_online}, {"grouped", &Lowerer::form_grouped},
+                                    {"packed", &Lowerer::form_packed}, {"matrix unit", &Lowerer::form_mma},
+                                    {"staged", &Lowerer::form_staged}, {"loops", &Lowerer::form_loops}};
+  for (const NamedForm& f : forms)
+    if ((this->*f.form)(r, accs, opt, up)) {
+      if (debug_level() >= 3) debug_log().info("reduction of {} steps: {}", reduce_length(r), f.name);
+      return;
+    }
+}
+
+// A maximum and the sum that reads it through exp2, in one pass, when the sum is read at the
+// maximum's contexts register by register (not with staged factors).
+bool Lowerer::form_online(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>&) {
+  auto pair = online_.find(r);
+  if (pair == online_.end() || opt.stage_chunk != 0 || lowered_tops_.count(pair->second.first)) return false;
+  auto [sum, rate] = pair->second;
+  std::vector<std::string> keys_max, keys_sum;
+  for (auto& [rn, ctx] : tops_) {
+    if (rn == r) keys_max.push_back(ctx.key());
+    if (rn == sum) keys_sum.push_back(ctx.key());
+  }
+  if (keys_max != keys_sum) return false;
+  Accs sums = accs_of(sum);
+  reduce_online(r, sum, accs, sums, rate, opt.group_reduce, opt.reduce_split);
+  lowered_tops_.insert(sum);
+  for (auto& [acc, ctx] : sums) top_acc_[{sum, ctx.key()}] = acc;
+  return true;
+}
+
+bool Lowerer::form_grouped(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>&) {
+  if (opt.group_reduce <= 1) return false;
+  reduce_grouped(r, accs, opt.group_reduce, opt.reduce_split);
+  return true;
+}
+
+bool Lowerer::form_packed(Node* r, Accs& accs, const LoweringOptions&, const std::vector<int64_t>& up) {
+  if (r != pack_.reduce || pack_.array < 0) return false;
+  reduce_packed(r, accs, up);
+  return true;
+}
+
+bool Lowerer::form_mma(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
+  return opt.stage_chunk > 0 && opt.matrix_unit && reduce_mma(r, accs, opt, up);
+}
+
+bool Lowerer::form_staged(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
+  return opt.stage_chunk > 0 && !opt.matrix_unit && reduce_staged(r, accs, opt, up);
+}
+
+bool Lowerer::form_loops(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>&) {
+  reduce_in_loops(r, accs, opt.reduce_split);
+  return true;
 }
 
 bool Lowerer::reload_epilogue(const std::vector<Ctx>& ctxs, const std::function<void(size_t, const Ctx&, int)>& store) {
