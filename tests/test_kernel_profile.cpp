@@ -40,7 +40,8 @@ int count(const Kernel& k, IOp op) {
 
 // Read from the emitted nest: accumulators outside every reduction loop (one per top-level
 // reduction and place it is read), and whether a select, comparison, maximum or
-// transcendental is computed after a reduction loop closed, outside reduction loops.
+// transcendental, or a rounding to a 16-bit float, is computed after a reduction loop closed,
+// outside reduction loops.
 struct NestFacts {
   int top_accumulators = 0;
   bool selecting = false;
@@ -63,7 +64,7 @@ NestFacts facts_of(const Kernel& k) {
     } else if (in.op == IOp::Alu && after && reducing == 0) {
       const Op o = in.alu;
       f.selecting |= o == Op::Where || o == Op::CmpLt || o == Op::CmpNe || o == Op::Max || o == Op::Exp2 || o == Op::Log2 ||
-                     o == Op::Sin;
+                     o == Op::Sin || (o == Op::Cast && (in.dtype == DType::BFloat16 || in.dtype == DType::Float16));
     }
   }
   return f;
@@ -82,6 +83,7 @@ TEST(KernelProfile, AgreesWithThePlainLoopNest) {
   std::vector<Case> cases = {
       {"matmul", a.matmul(b)},
       {"relu(matmul)", a.matmul(b).relu()},
+      {"bf16 matmul", a.cast(DType::BFloat16).matmul(b.cast(DType::BFloat16))},
       {"softmax", ops::softmax(x, -1)},
       {"rms norm", x * (x.square().mean({-1}, true) + 1e-5f).rsqrt()},
       {"elementwise", (x * 2.0f + 1.0f).exp()},
@@ -114,12 +116,14 @@ TEST(KernelProfile, AgreesWithThePlainLoopNest) {
       ++kernels;
       reducing += !p.reduces.empty();
     }
-    // By definition: a ReLU after a matmul selects after its reduction, the matmul alone does not.
+    // By definition: a ReLU after a matmul selects after its reduction, and so does the rounding
+    // of a bf16 matmul's float32 sums; the float32 matmul alone does not.
     if (std::string(c.name) == "matmul") EXPECT_FALSE(profile_kernel(it.items.back().value, it.input_of).selecting_epilogue);
+    if (std::string(c.name) == "bf16 matmul") EXPECT_TRUE(profile_kernel(it.items.back().value, it.input_of).selecting_epilogue);
     if (std::string(c.name) == "relu(matmul)") EXPECT_TRUE(profile_kernel(it.items.back().value, it.input_of).selecting_epilogue);
   }
   EXPECT_GT(kernels, reducing);  // the elementwise ones are in too
-  EXPECT_GE(reducing, 5);        // a reduction in every case but the elementwise one
+  EXPECT_GE(reducing, 6);        // a reduction in every case but the elementwise one
 }
 
 // A matmul's loads: one runs along the output's rows and the reduction, the other along the

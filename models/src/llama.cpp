@@ -73,13 +73,14 @@ Tensor LlamaModel::forward(const Tensor& tokens) const {
   Tensor x = ops::embedding(tokens, p("model.embed_tokens.weight"));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     std::string pre = "model.layers." + std::to_string(l) + ".";
-    Tensor n = ops::rms_norm(x, p(pre + "input_layernorm.weight"), c.rms_norm_eps);
+    // Cast once for the projections that share an input (one copy stored, not one each).
+    Tensor n = ops::rms_norm(x, p(pre + "input_layernorm.weight"), c.rms_norm_eps).cast(compute_dtype_);
     Tensor q = project(n, pre + "self_attn.q_proj.weight").reshape({b, t, h, hd}).transpose(1, 2);
     Tensor k = project(n, pre + "self_attn.k_proj.weight").reshape({b, t, kv, hd}).transpose(1, 2);
     Tensor v = project(n, pre + "self_attn.v_proj.weight").reshape({b, t, kv, hd}).transpose(1, 2);
     Tensor a = ops::scaled_dot_product_attention(ops::apply_rope(q, tables), ops::apply_rope(k, tables), v, true);
     x = x + project(a.transpose(1, 2).reshape({b, t, h * hd}), pre + "self_attn.o_proj.weight");
-    n = ops::rms_norm(x, p(pre + "post_attention_layernorm.weight"), c.rms_norm_eps);
+    n = ops::rms_norm(x, p(pre + "post_attention_layernorm.weight"), c.rms_norm_eps).cast(compute_dtype_);
     Tensor mlp = ops::swiglu(project(n, pre + "mlp.gate_proj.weight"), project(n, pre + "mlp.up_proj.weight"));
     x = x + project(mlp, pre + "mlp.down_proj.weight");
   }

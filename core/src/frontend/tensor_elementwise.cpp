@@ -32,6 +32,15 @@ Tensor unary(Op op, const Tensor& x) { return wrap(node_unary(op, x.node())); }
 // Float math on integer inputs first casts to the default float, as in PyTorch.
 Tensor as_float(const Tensor& x) { return is_float(x.dtype()) ? x : x.cast(kDefaultFloat); }
 
+// A function built from several primitives that PyTorch runs as one op (exp, sigmoid, silu,
+// ...): on a 16-bit float it computes in float32 and rounds once, as that op does, instead of
+// after each primitive (fewer roundings, and the conversions stay out of the arithmetic).
+template <typename F>
+Tensor rounded_once(const Tensor& x, F f) {
+  if (x.dtype() != DType::BFloat16 && x.dtype() != DType::Float16) return f(as_float(x));
+  return f(x.cast(DType::Float32)).cast(x.dtype());
+}
+
 }  // namespace
 
 Tensor Tensor::scalar_like(Scalar value) const {
@@ -69,21 +78,35 @@ Tensor Tensor::neg() const {
 Tensor Tensor::reciprocal() const { return unary(Op::Recip, as_float(*this)); }
 Tensor Tensor::exp2() const { return unary(Op::Exp2, as_float(*this)); }
 Tensor Tensor::log2() const { return unary(Op::Log2, as_float(*this)); }
-Tensor Tensor::exp() const { return (as_float(*this) * (1.0 / std::numbers::ln2)).exp2(); }
-Tensor Tensor::log() const { return log2() * std::numbers::ln2; }
+Tensor Tensor::exp() const {
+  return rounded_once(*this, [](const Tensor& x) { return (x * (1.0 / std::numbers::ln2)).exp2(); });
+}
+Tensor Tensor::log() const {
+  return rounded_once(*this, [](const Tensor& x) { return x.log2() * std::numbers::ln2; });
+}
 Tensor Tensor::sqrt() const { return unary(Op::Sqrt, as_float(*this)); }
-Tensor Tensor::rsqrt() const { return sqrt().reciprocal(); }
+Tensor Tensor::rsqrt() const {
+  return rounded_once(*this, [](const Tensor& x) { return x.sqrt().reciprocal(); });
+}
 Tensor Tensor::sin() const { return unary(Op::Sin, as_float(*this)); }
-Tensor Tensor::cos() const { return (std::numbers::pi / 2 - as_float(*this)).sin(); }
+Tensor Tensor::cos() const {
+  return rounded_once(*this, [](const Tensor& x) { return (std::numbers::pi / 2 - x).sin(); });
+}
 Tensor Tensor::trunc() const { return unary(Op::Trunc, as_float(*this)); }
 Tensor Tensor::floor() const {
   Tensor t = trunc();
   return where(as_float(*this) < t, t - 1.0, t);
 }
-Tensor Tensor::sigmoid() const { return (1.0 + (-as_float(*this)).exp()).reciprocal(); }
-Tensor Tensor::tanh() const { return 2.0 * (2.0 * as_float(*this)).sigmoid() - 1.0; }
+Tensor Tensor::sigmoid() const {
+  return rounded_once(*this, [](const Tensor& x) { return (1.0 + (-x).exp()).reciprocal(); });
+}
+Tensor Tensor::tanh() const {
+  return rounded_once(*this, [](const Tensor& x) { return 2.0 * (2.0 * x).sigmoid() - 1.0; });
+}
 Tensor Tensor::relu() const { return where(*this > 0, *this, zeros_like()); }
-Tensor Tensor::silu() const { return *this * sigmoid(); }
+Tensor Tensor::silu() const {
+  return rounded_once(*this, [](const Tensor& x) { return x * x.sigmoid(); });
+}
 Tensor Tensor::square() const { return *this * *this; }
 // The gradient is sign(x), 0 at zero as in PyTorch (x * 0 carries it), and NaN stays NaN.
 Tensor Tensor::abs() const { return where(*this < 0, neg(), where(*this > 0, *this, *this * 0)); }

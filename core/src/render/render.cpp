@@ -38,10 +38,11 @@ LT_INLINE uint16_t lt_f2h(float f) {
   return (uint16_t)(s | ((a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u) >> 13));
 }
 LT_INLINE float lt_bf2f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
+/* Both results, then a select (NaN stays a quiet NaN): a select vectorizes, an early return does not. */
 LT_INLINE uint16_t lt_f2bf(float f) {
   uint32_t x; memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
-  return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+  uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16, quiet = (x >> 16) | 0x40u;
+  return (uint16_t)((x & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 /* 2^x without a library call, so loops over it vectorize: 2^round(x) built from exponent bits
    (in two halves, to reach the subnormal range), times a degree-6 polynomial for 2^f on
