@@ -71,7 +71,7 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   return out;
 }
 
-void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& s, int keep) {
+uint64_t save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& s, int keep) {
   fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
   fs::path final_dir = root / step_name(s.step), tmp = root / (step_name(s.step) + ".tmp");
@@ -95,8 +95,9 @@ void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model
                       {"optimizer_steps", adamw ? adamw->steps() : s.step},
                       {"elapsed_s", s.elapsed_s}};
   nlohmann::json sums;
+  uint64_t bytes = 0;
   for (const char* file : {"model.safetensors", "optimizer.safetensors"})
-    if (fs::exists(tmp / file)) sums[file] = file_checksum(tmp / file);
+    if (fs::exists(tmp / file)) sums[file] = file_checksum(tmp / file), bytes += fs::file_size(tmp / file);
   j["checksums"] = sums;
   models::write_file_atomically((tmp / "state.json").string(), j.dump(2) + "\n");
   sync_dir(tmp);
@@ -104,6 +105,7 @@ void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model
   fs::rename(tmp, final_dir);
   auto all = list_checkpoints(run_dir);
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
+  return bytes;
 }
 
 std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, ops::AdamW* adamw) {

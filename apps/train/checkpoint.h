@@ -20,7 +20,8 @@ struct TrainState {
   double elapsed_s = 0;  // training time before this run, for time-to-target
 };
 
-void save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& state, int keep);
+// Returns the bytes written (the tensors are streamed to disk one at a time).
+uint64_t save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& state, int keep);
 // The newest checkpoint that loads completely and matches its checksums (damaged ones are
 // skipped with a warning); none when the folder has none; an error when it has some but none loads.
 std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, ops::AdamW* adamw);

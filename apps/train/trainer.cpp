@@ -199,7 +199,10 @@ TrainResult train(const TrainConfig& c) {
     bool reached = val && c.target_loss > 0 && *val <= c.target_loss;
     if ((c.checkpoint_every > 0 && done % c.checkpoint_every == 0) || last || reached) {
       state = {done, train_rng.state(), val_rng.state(), Tensor::random_state(), elapsed};
-      save_checkpoint(c.out_dir, model, adamw, state, c.keep);
+      const auto save_start = Clock::now();
+      const uint64_t bytes = save_checkpoint(c.out_dir, model, adamw, state, c.keep);
+      log.info("checkpoint of step {}: {:.1f} MiB written in {:.2f} s", done, static_cast<double>(bytes) / (1 << 20),
+               std::chrono::duration<double>(Clock::now() - save_start).count());
       state.elapsed_s = 0;
       state.step = done;
     }
@@ -215,8 +218,10 @@ TrainResult train(const TrainConfig& c) {
   if (!result.reached_target) run.mllog("run_stop", nullptr, {{"status", c.target_loss > 0 ? "aborted" : "success"}}, "INTERVAL_END");
   if (c.export_hf) {
     std::string hf = (std::filesystem::path(c.out_dir) / "hf").string();
+    const auto export_start = Clock::now();
     models::save_hf_model(model, hf);
-    log.info("exported the model in Hugging Face layout to {}", hf);
+    log.info("exported the model in Hugging Face layout to {} in {:.2f} s", hf,
+             std::chrono::duration<double>(Clock::now() - export_start).count());
   }
   if (c.plot) {
     std::string why = run.plot();

@@ -151,16 +151,16 @@ Tensor SafetensorsFile::load(const std::string& name, Device* device) const {
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
+  // The header comes from shapes and dtypes alone; each tensor's bytes are then copied from its
+  // device and written one at a time, so the host holds one tensor, never the whole file.
   nlohmann::ordered_json header;
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::vector<std::vector<unsigned char>> blobs;
   size_t offset = 0;
   for (auto& [name, t] : tensors) {
     check(!header.contains(name), "save_safetensors: tensor name '" + name + "' is used twice");
-    std::vector<unsigned char> raw = t.to_bytes();
-    header[name] = {{"dtype", safetensors_dtype(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + raw.size()}}};
-    offset += raw.size();
-    blobs.push_back(std::move(raw));
+    const size_t bytes = static_cast<size_t>(t.numel()) * itemsize(t.dtype());
+    header[name] = {{"dtype", safetensors_dtype(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
@@ -170,7 +170,13 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
   out.write(len, 8);
   out.write(text.data(), text.size());
-  for (auto& b : blobs) out.write(b.data(), b.size());
+  for (auto& [name, t] : tensors) {
+    std::vector<unsigned char> raw = t.to_bytes();
+    check(raw.size() == static_cast<size_t>(t.numel()) * itemsize(t.dtype()),
+          "save_safetensors: tensor '" + name + "' gave " + std::to_string(raw.size()) + " bytes, its header says " +
+              std::to_string(static_cast<size_t>(t.numel()) * itemsize(t.dtype())));
+    out.write(raw.data(), raw.size());
+  }
   out.commit();
 }
 
