@@ -291,6 +291,39 @@ TEST_P(Ops, AdamWMatchesTheReferenceStepByStep) {
   EXPECT_EQ(opt.steps(), 3);
 }
 
+// optimizer.state_dtype = "bf16": the moments are stored as bfloat16 (half the memory), the
+// update computes in float32 and rounds them when it stores them. The reference rounds each
+// moment to bfloat16 after every update; parameters agree within a fraction of one step.
+TEST_P(Ops, AdamWWithBfloat16MomentsMatchesARoundingReference) {
+  auto bf16 = [](double x) { return static_cast<double>(bfloat16_bits_to_float(float_to_bfloat16_bits(static_cast<float>(x)))); };
+  ref::Array p0 = ref::random({6, 5}, rng);
+  Tensor w = ref::tensor(p0).contiguous().realize().requires_grad_();
+  ops::AdamWOptions o{1e-2, 0.9, 0.95, 1e-5, 0.1, DType::BFloat16};
+  ops::AdamW opt({w}, o);
+  ASSERT_EQ(opt.exp_avg()[0].dtype(), DType::BFloat16);
+  ASSERT_EQ(opt.exp_avg_sq()[0].dtype(), DType::BFloat16);
+  std::vector<double> p = p0.v, m(p.size()), v(p.size());
+  for (int step = 1; step <= 5; ++step) {
+    opt.zero_grad();
+    (w * w * static_cast<double>(step)).sum().backward();  // grad: 2 * step * w
+    opt.step();
+    const double bc1 = 1 - std::pow(0.9, step), bc2 = 1 - std::pow(0.95, step);
+    for (size_t i = 0; i < p.size(); ++i) {
+      const double g = 2.0 * step * p[i];
+      p[i] *= 1 - o.lr * 0.1;
+      m[i] = bf16(0.9 * m[i] + 0.1 * g);
+      v[i] = bf16(0.95 * v[i] + 0.05 * g * g);
+      p[i] -= o.lr / bc1 * m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + 1e-5);
+    }
+    // A moment one bfloat16 step off (float32 arithmetic before the rounding) moves a parameter
+    // by under 1% of lr; the moments then agree within one bfloat16 step, plus what a parameter
+    // 1e-4 apart changes in the gradient (2 * step * 1e-4, and in g^2 about 20 times that, weighted 0.05).
+    EXPECT_TRUE(close(w, ref::Array{{6, 5}, p}, {0, 1e-4})) << "step " << step;
+    EXPECT_TRUE(close(opt.exp_avg()[0].cast(DType::Float32), ref::Array{{6, 5}, m}, {1.0 / 128, 2e-3})) << "step " << step;
+    EXPECT_TRUE(close(opt.exp_avg_sq()[0].cast(DType::Float32), ref::Array{{6, 5}, v}, {1.0 / 128, 2e-3})) << "step " << step;
+  }
+}
+
 TEST_P(Ops, SgdMomentumNesterovAndClipping) {
   for (bool nesterov : {false, true}) {
     Tensor w = Tensor::from_vector(std::vector<float>{1, -2}, {2}).contiguous().realize().requires_grad_();

@@ -140,8 +140,9 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, mod
       if (adamw) {
         models::SafetensorsFile opt((dir / "optimizer.safetensors").string());
         for (auto& [name, p] : loaded) {
-          m.push_back(opt.load("exp_avg." + name, model.device()));
-          v.push_back(opt.load("exp_avg_sq." + name, model.device()));
+          // In the dtype this run stores them in (a run may resume with another optimizer.state_dtype).
+          m.push_back(opt.load("exp_avg." + name, model.device()).cast(adamw->exp_avg()[m.size()].dtype()));
+          v.push_back(opt.load("exp_avg_sq." + name, model.device()).cast(adamw->exp_avg_sq()[v.size()].dtype()));
         }
       }
       // Everything read: only now change the model and optimizer.

@@ -113,6 +113,7 @@ const std::vector<Key>& schema() {
       key("optimizer.beta2", &C::beta2, "AdamW beta2", 0, 0.999999),
       key("optimizer.eps", &C::eps, "AdamW epsilon", 0, 1),
       key("optimizer.weight_decay", &C::weight_decay, "decoupled weight decay, applied to matrices only", 0, 10),
+      key("optimizer.state_dtype", &C::state_dtype, "AdamW's moments stored as fp32, or bf16 (half the memory)", 0, 0, {"fp32", "bf16"}),
       key("optimizer.momentum", &C::momentum, "SGD momentum", 0, 0.999999),
       key("optimizer.grad_clip", &C::grad_clip, "clip the global gradient norm to this (0: off)", 0, 1e9),
       key("schedule.warmup_steps", &C::warmup_steps, "linear warm-up steps", 0, 1e12),

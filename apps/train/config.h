@@ -32,6 +32,7 @@ struct TrainConfig {
   // [optimizer]
   std::string optimizer = "adamw";
   double lr = 3e-3, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1, momentum = 0.9, grad_clip = 1.0;
+  std::string state_dtype = "fp32";
   // [schedule]
   int warmup_steps = 20;
   std::string decay = "cosine";

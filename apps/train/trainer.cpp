@@ -78,6 +78,11 @@ TrainResult train(const TrainConfig& c) {
     check(std::find(dt.begin(), dt.end(), DType::BFloat16) != dt.end(), "train.precision = \"bf16\": backend " + c.backend + " has no bfloat16");
     model.set_compute_dtype(DType::BFloat16);
   }
+  if (c.state_dtype == "bf16") {
+    const auto& dt = device->info().dtypes;
+    check(std::find(dt.begin(), dt.end(), DType::BFloat16) != dt.end(),
+          "optimizer.state_dtype = \"bf16\": backend " + c.backend + " has no bfloat16; use \"fp32\"");
+  }
   std::vector<Tensor> params;
   std::vector<bool> decay;
   for (auto& [name, p] : model.parameters()) {
@@ -87,7 +92,8 @@ TrainResult train(const TrainConfig& c) {
   std::unique_ptr<ops::Optimizer> optimizer;
   ops::AdamW* adamw = nullptr;  // checkpoints carry AdamW's moments
   if (c.optimizer == "adamw") {
-    auto a = std::make_unique<ops::AdamW>(params, ops::AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay}, decay);
+    auto a = std::make_unique<ops::AdamW>(params, ops::AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay,
+                                                                        c.state_dtype == "bf16" ? DType::BFloat16 : DType::Float32}, decay);
     adamw = a.get();
     optimizer = std::move(a);
   } else {

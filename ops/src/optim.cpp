@@ -36,8 +36,9 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options, std::vector<bool>
   if (decay_.empty()) decay_.assign(params_.size(), true);
   check(decay_.size() == params_.size(), "AdamW: " + std::to_string(decay_.size()) + " decay flags for " + std::to_string(params_.size()) + " parameters");
   for (auto& p : params_) {
-    m_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()).contiguous().realize());
-    v_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()).contiguous().realize());
+    const DType state = options_.state_dtype == DType::Float32 ? p.dtype() : options_.state_dtype;
+    m_.push_back(Tensor::zeros(p.shape(), state, p.device()).contiguous().realize());
+    v_.push_back(Tensor::zeros(p.shape(), state, p.device()).contiguous().realize());
   }
 }
 
@@ -67,11 +68,12 @@ void AdamW::update(const Tensor& grad_scale) {
     Tensor g = scaled_grad(p, grad_scale);
     if (!g.defined()) continue;
     Tensor decayed = decay_[i] && o.weight_decay != 0 ? p * element(hyper_, 0, p) : p;
-    Tensor m = m_[i] + (g - m_[i]) * (1 - o.beta1);
-    Tensor v = v_[i] * o.beta2 + g * g * (1 - o.beta2);
+    Tensor m_prev = m_[i].cast(g.dtype()), v_prev = v_[i].cast(g.dtype());  // 16-bit moments compute in float32
+    Tensor m = m_prev + (g - m_prev) * (1 - o.beta1);
+    Tensor v = v_prev * o.beta2 + g * g * (1 - o.beta2);
     Tensor denom = v.sqrt() / element(hyper_, 2, p) + o.eps;
-    m_[i].assign(m);
-    v_[i].assign(v);
+    m_[i].assign(m.cast(m_[i].dtype()));
+    v_[i].assign(v.cast(v_[i].dtype()));
     p.assign(decayed - element(hyper_, 1, p) * m / denom);
     updated.insert(updated.end(), {p, m_[i], v_[i]});
   }

@@ -15,6 +15,9 @@ struct AdamWOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.01;
+  // The moments' storage: float32, or bfloat16 (half the memory; the update still computes in
+  // float32 and rounds when it stores them).
+  DType state_dtype = DType::Float32;
 };
 
 // What the trainer needs of an optimizer. A step has a host half (prepare_step: count it,
