@@ -73,16 +73,16 @@ TrainResult train(const TrainConfig& c) {
   check(model.config().vocab_size >= data->vocab_size(),
         "model.vocab_size (" + std::to_string(model.config().vocab_size) + ") is smaller than the data's vocabulary (" +
             std::to_string(data->vocab_size()) + ")");
-  if (c.precision == "bf16") {
-    const auto& dt = device->info().dtypes;
-    check(std::find(dt.begin(), dt.end(), DType::BFloat16) != dt.end(), "train.precision = \"bf16\": backend " + c.backend + " has no bfloat16");
-    model.set_compute_dtype(DType::BFloat16);
-  }
-  if (c.state_dtype == "bf16") {
+  auto require_bf16 = [&](const char* key) {
     const auto& dt = device->info().dtypes;
     check(std::find(dt.begin(), dt.end(), DType::BFloat16) != dt.end(),
-          "optimizer.state_dtype = \"bf16\": backend " + c.backend + " has no bfloat16; use \"fp32\"");
+          std::string(key) + " = \"bf16\": backend " + c.backend + " has no bfloat16; use \"fp32\"");
+  };
+  if (c.precision == "bf16") {
+    require_bf16("train.precision");
+    model.set_compute_dtype(DType::BFloat16);
   }
+  if (c.state_dtype == "bf16") require_bf16("optimizer.state_dtype");
   std::vector<Tensor> params;
   std::vector<bool> decay;
   for (auto& [name, p] : model.parameters()) {

@@ -153,12 +153,13 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                       const std::map<std::string, std::string>& metadata) {
   // The header comes from shapes and dtypes alone; each tensor's bytes are then copied from its
   // device and written one at a time, so the host holds one tensor, never the whole file.
+  auto bytes_of = [](const Tensor& t) { return static_cast<size_t>(t.numel()) * itemsize(t.dtype()); };
   nlohmann::ordered_json header;
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (auto& [name, t] : tensors) {
     check(!header.contains(name), "save_safetensors: tensor name '" + name + "' is used twice");
-    const size_t bytes = static_cast<size_t>(t.numel()) * itemsize(t.dtype());
+    const size_t bytes = bytes_of(t);
     header[name] = {{"dtype", safetensors_dtype(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
@@ -172,9 +173,8 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   out.write(text.data(), text.size());
   for (auto& [name, t] : tensors) {
     std::vector<unsigned char> raw = t.to_bytes();
-    check(raw.size() == static_cast<size_t>(t.numel()) * itemsize(t.dtype()),
-          "save_safetensors: tensor '" + name + "' gave " + std::to_string(raw.size()) + " bytes, its header says " +
-              std::to_string(static_cast<size_t>(t.numel()) * itemsize(t.dtype())));
+    check(raw.size() == bytes_of(t), "save_safetensors: tensor '" + name + "' gave " + std::to_string(raw.size()) +
+                                         " bytes, its header says " + std::to_string(bytes_of(t)));
     out.write(raw.data(), raw.size());
   }
   out.commit();

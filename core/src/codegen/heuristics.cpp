@@ -281,7 +281,7 @@ bool staged_tile(Actions& a, const Shape& S, int n, int m, int64_t length, bool 
   return false;
 }
 
-Opts work_group_opts(Node* value, const KernelProfile& p, const InputOf& input_of, const DeviceInfo& dev) {
+Opts work_group_opts(Node* value, const InputOf& input_of, const DeviceInfo& dev) {
   const Shape& S = value->shape;
   const int nd = static_cast<int>(S.size());
   Actions a(S.size());
@@ -292,6 +292,7 @@ Opts work_group_opts(Node* value, const KernelProfile& p, const InputOf& input_o
     a.upcast[nd - 1] = S[nd - 1] / lanes;
     return a.list();
   }
+  const KernelProfile p = profile_kernel(value, input_of);
   if (p.reduces.empty()) {
     // Elementwise: neighbouring outputs per work-item, loaded and stored as vectors.
     if (nd > 0 && S[nd - 1] % kVectorElements == 0 && numel(S) >= kVectorKernelMin) a.upcast[nd - 1] = kVectorElements;
@@ -348,8 +349,8 @@ Opts work_group_opts(Node* value, const KernelProfile& p, const InputOf& input_o
 }  // namespace
 
 Opts heuristic_opts(Node* value, const InputOf& input_of, const DeviceInfo& device) {
-  KernelProfile p = profile_kernel(value, input_of);
-  return device.max_local_size > 1 ? work_group_opts(value, p, input_of, device) : loop_device_opts(value, p, device);
+  if (device.max_local_size > 1) return work_group_opts(value, input_of, device);
+  return loop_device_opts(value, profile_kernel(value, input_of), device);
 }
 
 }  // namespace lathe

@@ -13,7 +13,7 @@ namespace {
 // Operations after a register tile's reductions that keep a C compiler from vectorizing the
 // tile's loop: selects, comparisons, maxima, transcendentals, and roundings to a 16-bit float
 // (bit operations on each value: a bf16 matmul's epilogue under autocast).
-bool selects(const Node* n) {
+bool keeps_tile_scalar(const Node* n) {
   switch (n->op) {
     case Op::Where: case Op::CmpLt: case Op::CmpNe: case Op::Max: case Op::Exp2: case Op::Log2: case Op::Sin: return true;
     case Op::Cast: return n->dtype == DType::BFloat16 || n->dtype == DType::Float16;
@@ -130,7 +130,7 @@ class Profiler {
     if (is_movement(n->op)) return walk(n->src[0].get(), map_ctx(n, c));
     for (auto& s : n->src) walk(s.get(), c);
     count(true);
-    if (epilogue_ && selects(n)) p_.selecting_epilogue = true;
+    if (epilogue_ && keeps_tile_scalar(n)) p_.selecting_epilogue = true;
   }
 
   Node* value_;

@@ -49,7 +49,6 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
         "lowering: a row kernel's lanes times its upcast must cover the last axis");
   std::string name = "E";
   outer_.assign(nd, expr_const(0));
-  outer_var_.assign(nd, -1);
   if (groups) {
     open_groups(opt, up, order, name);
   } else {
@@ -110,9 +109,7 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
     if (!lowered_tops_.insert(r).second) return;  // a sum done in its maximum's pass
     name[0] = 'R';
     Accs accs = accs_of(r);
-    in_top_reduce_ = true;
     lower_reduction(r, accs, opt, up);
-    in_top_reduce_ = false;
     for (auto& [acc, ctx] : accs) top_acc_[{r, ctx.key()}] = acc;
     for (int64_t a : r->arg) name += "_" + std::to_string(r->src[0]->shape[a]);
   };
@@ -188,15 +185,11 @@ Lowerer::Accs Lowerer::accs_of(Node* r) {
 
 // The forms a top-level reduction takes, tried in order: each checks its precondition and, when
 // it holds, lowers the reduction. Loops take any reduction.
-namespace {
-using Form = bool (Lowerer::*)(Node*, Lowerer::Accs&, const LoweringOptions&, const std::vector<int64_t>&);
-struct NamedForm {
-  const char* name;
-  Form form;
-};
-}  // namespace
-
 void Lowerer::lower_reduction(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up) {
+  struct NamedForm {
+    const char* name;
+    bool (Lowerer::*form)(Node*, Accs&, const LoweringOptions&, const std::vector<int64_t>&);
+  };
   static const NamedForm forms[] = {{"online", &Lowerer::form_online}, {"grouped", &Lowerer::form_grouped},
                                     {"packed", &Lowerer::form_packed}, {"matrix unit", &Lowerer::form_mma},
                                     {"staged", &Lowerer::form_staged}, {"loops", &Lowerer::form_loops}};
@@ -308,7 +301,7 @@ void Lowerer::open_output_loops(const LoweringOptions& opt, const std::vector<in
       for (int d : order) {
         int64_t extent = S[d] / up[d];
         stride /= extent;
-        if (extent > 1) outer_[d] = expr_mod(expr_div(g, stride), extent), outer_var_[d] = v;
+        if (extent > 1) outer_[d] = expr_mod(expr_div(g, stride), extent);
       }
       open_range(v, total, true);
     }
@@ -323,7 +316,6 @@ void Lowerer::open_output_loops(const LoweringOptions& opt, const std::vector<in
     name += "_" + std::to_string(S[d]);
     if (extent <= 1) continue;
     int v = new_var(open == 0 ? "g" : "i");
-    outer_var_[d] = v;
     outer_[d] = expr_var(v, 0, extent - 1);
     open_range(v, extent, open == 0);
     opened[static_cast<size_t>(d)] = true;

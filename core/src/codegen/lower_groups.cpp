@@ -169,7 +169,7 @@ void Lowerer::reduce_grouped(Node* r, Accs& accs, int64_t lanes, int64_t split) 
 Lowerer::OperandUse Lowerer::probe_operand(Node* r, Node* operand, const std::vector<int>& tile_axes) {
   // Lower the operand once over fresh variables for the output axes and the reduction index,
   // read off its loads, then roll everything back.
-  const size_t mark = k_.insts.size(), vars = k_.var_names.size(), loads = reduce_loads_.size();
+  const size_t mark = k_.insts.size(), vars = k_.var_names.size();
   auto saved_cse = cse_;
   const Shape& S = value_->shape;
   Ctx probe;
@@ -198,7 +198,6 @@ Lowerer::OperandUse Lowerer::probe_operand(Node* r, Node* operand, const std::ve
   }
   k_.insts.resize(mark);
   k_.var_names.resize(vars);
-  reduce_loads_.resize(loads);
   cse_ = std::move(saved_cse);
   return use;
 }

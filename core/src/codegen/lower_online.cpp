@@ -29,12 +29,10 @@ void Lowerer::reduce_online(Node* max, Node* sum, Accs& maxes, Accs& sums, doubl
   if (lanes == 1 && split == 1) {
     steps.push_back(open_reduce_loops(max));
     opened = steps[0].size();
-    top_reduce_vars_.push_back(steps[0].empty() ? -1 : static_cast<int>(steps[0].back()->value));
   } else {
     int jv = new_var("r");
     open_range(jv, n / (lanes * split), false, true);
     opened = 1;
-    top_reduce_vars_.push_back(jv);
     for (int64_t u = 0; u < split; ++u) {
       Expr step = expr_add(expr_mul(expr_var(jv, 0, n / (lanes * split) - 1), split), u);
       steps.push_back(split_reduce_index(max, lanes > 1 ? expr_add(expr_mul(step, lanes), reduce_lane_) : step));

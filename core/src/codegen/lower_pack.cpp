@@ -90,7 +90,6 @@ void Lowerer::reduce_packed(Node* r, Accs& accs, const std::vector<int64_t>& up)
   const int64_t n = reduce_length(r);
   int kv = new_var("r");
   open_range(kv, n, false, true);
-  top_reduce_vars_.push_back(kv);
   Expr k = expr_var(kv, 0, n - 1);
   for (auto& [acc, ctx] : accs) {
     const Ctx& out = output_ctx_.at(reduce_key(r, ctx));

@@ -12,7 +12,6 @@ void Lowerer::reduce_in_loops(Node* r, Accs& accs, int64_t split) {
   const int64_t last = r->arg.empty() ? 1 : r->src[0]->shape[r->arg.back()];
   if (split <= 1 || last % split != 0) {
     std::vector<Expr> rvars = open_reduce_loops(r);
-    top_reduce_vars_.push_back(rvars.empty() ? -1 : static_cast<int>(rvars.back()->value));
     std::vector<Ctx> srcs;
     for (auto& [acc, ctx] : accs) srcs.push_back(reduce_src_ctx(r, ctx, rvars));
     lower_nested_together(r->src[0].get(), srcs);

@@ -101,7 +101,6 @@ int Lowerer::lower_uncached(Node* n, const Ctx& c) {
       ld.buffer = param(b, n->dtype);
       ld.index = index;
       ld.valid = c.valid;
-      if (in_top_reduce_) reduce_loads_.push_back(index);
       return emit(ld, true);
     }
   }

@@ -39,23 +39,16 @@ class Lowerer {
   // is variable d.
   std::vector<std::pair<Node*, Ctx>> top_reads(Node* target = nullptr);
 
-  // For the heuristics: loads inside top-level reductions, the loop variable of each output
-  // axis, and the top-level reductions themselves.
-  std::vector<Expr> reduce_loads_;
-  std::vector<int> outer_var_;
-  std::vector<Node*> top_reduces_;
-  std::vector<int> top_reduce_vars_;  // the innermost reduce loop variable of each, when lowered in loops
-
+ private:
   using Accs = std::vector<std::pair<int, Ctx>>;  // accumulator register and its tile context
-  // The forms of a top-level reduction (lower.cpp's table): each lowers r when its precondition holds.
+  // The forms of a top-level reduction, tried in order by lower_reduction (lower.cpp's table):
+  // each lowers r when its precondition holds.
   bool form_online(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   bool form_grouped(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   bool form_packed(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   bool form_mma(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   bool form_staged(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   bool form_loops(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
-
- private:
   void lower_reduction(Node* r, Accs& accs, const LoweringOptions& opt, const std::vector<int64_t>& up);
   Accs accs_of(Node* r);  // an accumulator for each place the kernel reads r
 
@@ -144,12 +137,12 @@ class Lowerer {
   std::unordered_map<Buffer*, int> param_index_;
   std::vector<std::unordered_map<std::string, int>> cse_;
   std::map<std::pair<Node*, std::string>, int> top_acc_;
+  std::vector<Node*> top_reduces_;           // top-level reductions, each once
   std::vector<std::pair<Node*, Ctx>> tops_;  // top-level reductions at each place they are read
   std::map<Node*, std::pair<Node*, double>> online_;  // maximum -> (the sum read through it, rate)
   std::set<Node*> lowered_tops_;
   std::map<std::string, Ctx> output_ctx_;  // reduce_key -> the output context that reads it
   std::vector<Expr> outer_;
-  bool in_top_reduce_ = false;
   // Work-group form: per output axis, the group's first index; the work-item's id, its
   // output lane and its reduction lane within the group.
   std::vector<Expr> group_base_;
