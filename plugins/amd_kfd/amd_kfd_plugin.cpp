@@ -27,11 +27,19 @@ namespace fs = std::filesystem;
 
 constexpr size_t kKernargSlot = 256, kKernargBytes = 4 << 20, kStagingBytes = 64 << 20;
 
-bool test_mode(const DeviceOptions& options) {
+// Which driver: the kernel's ("kfd"), or test support without a GPU: "test" (CPU twins) or
+// "emulator" (the machine code on the instruction-level emulator).
+std::string driver_choice(const DeviceOptions& options) {
   auto it = options.find("driver");
-  if (it != options.end()) return it->second == "test";
+  if (it != options.end()) return it->second;
   const char* env = std::getenv("LATHE_AMD_KFD_DRIVER");
-  return env && std::string(env) == "test";
+  return env && *env ? env : "kfd";
+}
+bool test_mode(const DeviceOptions& options) {
+  const std::string d = driver_choice(options);
+  if (d != "kfd" && d != "test" && d != "emulator")
+    throw Error("amd_kfd: unknown driver '" + d + "' (LATHE_AMD_KFD_DRIVER or the option driver: kfd, test or emulator)");
+  return d != "kfd";
 }
 
 class AmdDevice;
@@ -65,9 +73,9 @@ class AmdDevice : public Device {
       else if (k == "lld") lld = v;
       else if (k == "target") target_override_ = v;
       else if (k != "driver")
-        throw Error("amd_kfd: unknown option '" + k + "' (known: driver = \"kfd\" or \"test\", clang, lld, target such as \"gfx950\")");
+        throw Error("amd_kfd: unknown option '" + k + "' (known: driver = \"kfd\", \"test\" or \"emulator\", clang, lld, target such as \"gfx950\")");
     }
-    driver_ = test_mode(options) ? test_driver() : system_driver();
+    driver_ = test_mode(options) ? test_driver(driver_choice(options) == "emulator") : system_driver();
     twins_ = driver_->runs_twins();
     std::vector<GpuNode> nodes = read_topology(driver_->topology_root());
     if (index < 0 || index >= static_cast<int>(nodes.size()))
@@ -169,6 +177,7 @@ class AmdDevice : public Device {
     GpuMemory code = gpu_->alloc(co.image.size(), MemoryKind::Gtt, true, true);
     std::vector<uint8_t> placed = co.placed_at(code.va);
     std::memcpy(code.host, placed.data(), placed.size());
+    driver_->code_loaded(co, code.va);
     if (twins_) driver_->register_twin(co, name, pointer_args, std::move(twin));
     return std::make_unique<AmdProgram>(*this, code, k, source, pointer_args, items, group);
   }
@@ -207,7 +216,9 @@ void AmdProgram::launch(const std::vector<uint64_t>& words, uint32_t work_items)
   auto [host, va] = dev_.kernarg_slot();
   std::memset(host, 0, kKernargSlot);
   std::memcpy(host, words.data(), std::min(kKernargSlot, words.size() * 8));
-  dev_.gpu().dispatch(code_.va + info_.descriptor_offset, va, work_items, group_, info_.group_segment_size, info_.private_segment_size);
+  // The group segment the descriptor asks for, as the HSA runtime passes it.
+  dev_.gpu().dispatch(code_.va + info_.descriptor_offset, va, work_items, group_, info_.descriptor.group_segment_fixed_size,
+                      info_.private_segment_size);
 }
 
 double AmdProgram::run(const std::vector<void*>& buffers, bool timed) {
@@ -228,8 +239,16 @@ ProbeResult probe() {
   std::string no_tools = tools.clang.empty() || tools.lld.empty()
                              ? "no clang/ld.lld for AMDGPU code objects (apt-get install clang-19 lld-19, or set LATHE_AMDGPU_CLANG and LATHE_AMDGPU_LLD)"
                              : "";
-  if (test_mode({})) {
+  bool testing;
+  try {
+    testing = test_mode({});
+  } catch (const Error& e) {
+    return {false, e.what(), {}};
+  }
+  if (testing) {
     if (!no_tools.empty()) return {false, no_tools, {}};
+    if (driver_choice({}) == "emulator")
+      return {true, "", {"amd_kfd:0 AMD gfx942 through the emulator driver (LATHE_AMD_KFD_DRIVER=emulator): no GPU, machine code runs on the instruction-level emulator"}};
     return {true, "", {"amd_kfd:0 AMD gfx942 through the test driver (LATHE_AMD_KFD_DRIVER=test): no GPU, kernels run as CPU twins"}};
   }
   if (access("/dev/kfd", F_OK) != 0)

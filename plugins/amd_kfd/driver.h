@@ -2,7 +2,8 @@
 // backend makes (open, ioctl, mmap, munmap, close) goes through a Driver, and the topology is
 // read from its sysfs root. system_driver() is the real thing; TestDriver (test_driver.h, test
 // support in a library of its own, loaded by test_driver() only when asked for) keeps a KFD's
-// state and checks every argument the way the kernel does, without a GPU.
+// state and checks every argument the way the kernel does, without a GPU; EmulatorDriver
+// (emulator_driver.h) runs each dispatch's machine code on an instruction-level emulator.
 #pragma once
 #include <sys/types.h>
 
@@ -46,15 +47,20 @@ class Driver {
   virtual void register_twin(const CodeObject& code, const std::string& kernel, int pointer_args, Twin twin) {
     (void)code, (void)kernel, (void)pointer_args, (void)twin;
   }
+  // A code object now lies at GPU address `va` (the emulator learns its kernels' names and code
+  // sizes from this; a GPU needs no telling).
+  virtual void code_loaded(const CodeObject& code, uint64_t va) { (void)code, (void)va; }
 };
 
 std::unique_ptr<Driver> system_driver();
 
 // The test driver, from amd_kfd_test_driver.so beside the plugin (an Error that says where it
-// was looked for when it is not there).
-std::unique_ptr<Driver> test_driver();
+// was looked for when it is not there): kernels run as CPU twins, or with `emulator` as their
+// machine code on the instruction-level emulator.
+std::unique_ptr<Driver> test_driver(bool emulator = false);
 
-// The test support library's entry point: a new TestDriver.
+// The test support library's entry points: a new TestDriver, or a new EmulatorDriver.
 extern "C" Driver* lathe_amd_kfd_new_test_driver();
+extern "C" Driver* lathe_amd_kfd_new_emulator_driver();
 
 }  // namespace lathe::amd

@@ -40,19 +40,19 @@ class SystemDriver : public Driver {
 
 std::unique_ptr<Driver> system_driver() { return std::make_unique<SystemDriver>(); }
 
-std::unique_ptr<Driver> test_driver() {
+std::unique_ptr<Driver> test_driver(bool emulator) {
   // Beside the library this function is in (the plugin, or a test program's own folder).
   Dl_info self{};
   std::string dir = ".";
-  if (dladdr(reinterpret_cast<void*>(&test_driver), &self) && self.dli_fname)
+  if (dladdr(reinterpret_cast<void*>(&system_driver), &self) && self.dli_fname)
     dir = std::filesystem::path(self.dli_fname).parent_path().string();
   const std::string path = dir + "/amd_kfd_test_driver.so";
+  const char* which = emulator ? "LATHE_AMD_KFD_DRIVER=emulator" : "LATHE_AMD_KFD_DRIVER=test";
   void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib)
-    throw Error("amd_kfd: the test driver (LATHE_AMD_KFD_DRIVER=test) needs " + path + ", built and installed with the plugin: " +
-                dlerror());
-  auto make = reinterpret_cast<Driver* (*)()>(dlsym(lib, "lathe_amd_kfd_new_test_driver"));
-  if (!make) throw Error("amd_kfd: " + path + " does not export lathe_amd_kfd_new_test_driver; rebuild it with this plugin");
+  if (!lib) throw Error(std::string("amd_kfd: the test driver (") + which + ") needs " + path + ", built and installed with the plugin: " + dlerror());
+  const char* entry = emulator ? "lathe_amd_kfd_new_emulator_driver" : "lathe_amd_kfd_new_test_driver";
+  auto make = reinterpret_cast<Driver* (*)()>(dlsym(lib, entry));
+  if (!make) throw Error("amd_kfd: " + path + " does not export " + entry + "; rebuild it with this plugin");
   return std::unique_ptr<Driver>(make());  // the library stays loaded: its code runs the driver
 }
 

@@ -344,6 +344,29 @@ void TestDriver::service() {
   }
 }
 
+// Finds the twin registered for the descriptor and code at kernel_object and runs it on the
+// buffer addresses read from the kernarg segment.
+bool TestDriver::execute(const KernelDispatchPacket& p, uint64_t, const KernelDescriptor& kd) {
+  uint64_t entry = p.kernel_object + static_cast<uint64_t>(kd.kernel_code_entry_byte_offset);
+  const TwinEntry* twin = nullptr;
+  auto [lo, hi] = twins_.equal_range(fnv1a(reinterpret_cast<const uint8_t*>(p.kernel_object), 64));
+  for (auto it = lo; it != hi && !twin; ++it)
+    if (std::memcmp(it->second.descriptor.data(), reinterpret_cast<const void*>(p.kernel_object), 64) == 0 &&
+        gpu_range(entry, it->second.code.size()) &&
+        std::memcmp(it->second.code.data(), reinterpret_cast<const void*>(entry), it->second.code.size()) == 0)
+      twin = &it->second;
+  if (!twin) return fail("no kernel is registered for the descriptor and code at kernel_object (was the code object placed and relocated right?)"), false;
+  std::vector<void*> args;
+  for (int i = 0; i < twin->pointer_args; ++i) {
+    uint64_t va = load<uint64_t>(p.kernarg_address + 8 * uint64_t(i));
+    if (!gpu_range(va, 1)) return fail("kernel argument " + std::to_string(i) + " is not a GPU address"), false;
+    args.push_back(reinterpret_cast<void*>(va));
+  }
+  uint64_t grid = uint64_t{p.grid_size_x} * p.grid_size_y * p.grid_size_z;
+  twin->twin(args, reinterpret_cast<const uint8_t*>(p.kernarg_address), grid);
+  return true;
+}
+
 // Handles the packet at the queue's read index if the doorbell covers it; false when idle.
 bool TestDriver::process(Queue& q) {
   uint64_t rung = std::atomic_ref<uint64_t>(*q.doorbell).load(std::memory_order_acquire);
@@ -365,25 +388,10 @@ bool TestDriver::process(Queue& q) {
     if (p.kernel_object % 64 || !code || !(code->flags & KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE))
       return fail("kernel_object " + std::to_string(p.kernel_object) + " is not a kernel descriptor in executable GPU memory"), false;
     auto kd = load<KernelDescriptor>(p.kernel_object);
-    uint64_t entry = p.kernel_object + static_cast<uint64_t>(kd.kernel_code_entry_byte_offset);
-    const TwinEntry* twin = nullptr;
-    auto [lo, hi] = twins_.equal_range(fnv1a(reinterpret_cast<const uint8_t*>(p.kernel_object), 64));
-    for (auto it = lo; it != hi && !twin; ++it)
-      if (std::memcmp(it->second.descriptor.data(), reinterpret_cast<const void*>(p.kernel_object), 64) == 0 &&
-          gpu_range(entry, it->second.code.size()) &&
-          std::memcmp(it->second.code.data(), reinterpret_cast<const void*>(entry), it->second.code.size()) == 0)
-        twin = &it->second;
-    if (!twin) return fail("no kernel is registered for the descriptor and code at kernel_object (was the code object placed and relocated right?)"), false;
     if (kd.kernarg_size > 0 && (p.kernarg_address % 16 || !gpu_range(p.kernarg_address, kd.kernarg_size)))
       return fail("kernarg segment outside GPU memory or misaligned"), false;
     if (kd.group_segment_fixed_size > p.group_segment_size) return fail("group segment smaller than the kernel needs"), false;
-    std::vector<void*> args;
-    for (int i = 0; i < twin->pointer_args; ++i) {
-      uint64_t va = load<uint64_t>(p.kernarg_address + 8 * uint64_t(i));
-      if (!gpu_range(va, 1)) return fail("kernel argument " + std::to_string(i) + " is not a GPU address"), false;
-      args.push_back(reinterpret_cast<void*>(va));
-    }
-    twin->twin(args, reinterpret_cast<const uint8_t*>(p.kernarg_address), grid);
+    if (!execute(p, slot, kd)) return false;
     completion = p.completion_signal;
     ++stats_.dispatches;
   } else if (type == PacketType::BarrierAnd) {

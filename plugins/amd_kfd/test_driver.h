@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "aql.h"
 #include "code_object.h"
 #include "driver.h"
 
@@ -55,7 +56,7 @@ class TestDriver : public Driver {
   Stats stats() const;
   std::string fault() const override;  // the first error the packet processor met, or ""
 
- private:
+ protected:
   struct Allocation {
     uint64_t va, size, handle;
     uint32_t flags;
@@ -73,14 +74,18 @@ class TestDriver : public Driver {
     Twin twin;
   };
 
+  // The allocation holding [va, va+bytes), mapped to the GPU, or null.
+  const Allocation* gpu_range(uint64_t va, uint64_t bytes) const;
+  void fail(const std::string& what);
+  // Runs a checked dispatch packet's kernel (here: its CPU twin); false after fail().
+  virtual bool execute(const KernelDispatchPacket& packet, uint64_t packet_va, const KernelDescriptor& kd);
+
+ private:
   int kfd_ioctl(unsigned long request, void* arg);
   int drm_ioctl(unsigned long request, void* arg);
   Allocation* find_handle(uint64_t handle);
-  // The allocation holding [va, va+bytes), mapped to the GPU, or null.
-  const Allocation* gpu_range(uint64_t va, uint64_t bytes) const;
   void service();
   bool process(Queue& q);
-  void fail(const std::string& what);
   void signal_event(uint32_t event_id);
 
   mutable std::mutex mu_;
