@@ -89,13 +89,16 @@ void div_scale(Wave& w, const Inst& in) {
   T d[kMaxLanes];
   for (int l = 0; l < w.lanes; ++l) {
     const T s0 = s[0][l], s1 = s[1][l], s2 = s[2][l];
-    const bool rcp_denormal = denormal(1.0 / static_cast<double>(s1));
+    // The ISA text tests 1/S1 as a double, which never is denormal for an f32; read as "1/S1 is
+    // a denormal of this width" (as for f64), and with the denominator scaled down in the case
+    // where the quotient is denormal too, the macro stays correctly rounded over the whole range.
+    const bool rcp_denormal = denormal(static_cast<T>(T(1) / s1));
     bool v = false;
     T r = s0;
     if (s2 == 0 || s1 == 0) r = std::numeric_limits<T>::quiet_NaN();
     else if (exponent(s2) - exponent(s1) >= near_max) v = true, r = s0 == s1 ? std::ldexp(s0, scale) : s0;
     else if (denormal(s1)) r = std::ldexp(s0, scale);
-    else if (rcp_denormal && denormal(static_cast<T>(s2 / s1))) v = true, r = s0 == s1 ? std::ldexp(s0, scale) : s0;
+    else if (rcp_denormal && denormal(static_cast<T>(s2 / s1))) v = true, r = s0 == s1 ? std::ldexp(s0, -scale) : s0;
     else if (rcp_denormal) r = std::ldexp(s0, -scale);
     else if (denormal(static_cast<T>(s2 / s1))) v = true, r = s0 == s2 ? std::ldexp(s0, scale) : s0;
     else if (exponent(s2) <= tiny) r = std::ldexp(s0, scale);
