@@ -140,9 +140,12 @@ class AmdDevice : public Device {
 
   std::unique_ptr<Program> compile(const Kernel& kernel) override {
     std::string source = render_c_family(kernel, dialect_);
+    // A kernel without a global loop (one output) is one work-item: more would all run its body
+    // and race on the same element.
     uint32_t items = kernel.local_size > 0 ? static_cast<uint32_t>(kernel.global_size)
-                                           : static_cast<uint32_t>((std::max<int64_t>(1, kernel.global_size) + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
-    uint16_t group = static_cast<uint16_t>(kernel.local_size > 0 ? kernel.local_size : kFlatGroupSize);
+                     : kernel.global_size <= 1 ? 1
+                                               : static_cast<uint32_t>((kernel.global_size + kFlatGroupSize - 1) / kFlatGroupSize * kFlatGroupSize);
+    uint16_t group = static_cast<uint16_t>(kernel.local_size > 0 ? kernel.local_size : std::min<uint32_t>(items, kFlatGroupSize));
     Twin twin;  // on a driver without a GPU: the same IR run on the CPU
     if (twins_) twin = driver_->kernel_twin(kernel);
     return build(source, kernel.name, static_cast<int>(kernel.params.size()), items, twin, group);
@@ -182,6 +185,12 @@ class AmdDevice : public Device {
     return std::make_unique<AmdProgram>(*this, code, k, source, pointer_args, items, group);
   }
 
+  static bool needs_scratch(const CodeObject& co) {
+    for (const KernelInfo& k : co.kernels)
+      if (k.private_segment_size > 0) return true;
+    return false;
+  }
+
   // Code objects on disk by source, target and toolchain: clang takes ~0.1 s a kernel.
   std::vector<uint8_t> cached_code_object(const std::string& source) {
     const std::string dir = cache_dir("amd_kfd");
@@ -190,12 +199,17 @@ class AmdDevice : public Device {
     if (in) {
       std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       try {
-        read_code_object(bytes);
-        return bytes;
+        if (!needs_scratch(read_code_object(bytes))) return bytes;
       } catch (const Error&) {  // damaged: rebuild
       }
     }
     std::vector<uint8_t> bytes = compile_code_object(source, target(), tools_, dir);
+    // Unrolling can hoist so many loads that registers spill to scratch, which this backend does
+    // not set up: build again with less unrolling, then none, before refusing the kernel.
+    for (const char* flags : {"-mllvm -unroll-threshold=150", "-fno-unroll-loops"}) {
+      if (!needs_scratch(read_code_object(bytes))) break;
+      bytes = compile_code_object(source, target(), tools_, dir, flags);
+    }
     write_atomically(file.string(), std::string(bytes.begin(), bytes.end()));
     return bytes;
   }

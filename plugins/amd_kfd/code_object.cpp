@@ -207,7 +207,7 @@ Toolchain find_toolchain(const std::string& clang, const std::string& lld) {
 }
 
 std::vector<uint8_t> compile_code_object(const std::string& source, const std::string& target, const Toolchain& tools,
-                                         const std::string& work_dir) {
+                                         const std::string& work_dir, const std::string& extra_flags) {
   if (tools.clang.empty() || tools.lld.empty())
     throw Error("amd_kfd: no clang/ld.lld for AMDGPU code objects found (install clang-19 lld-19, or set LATHE_AMDGPU_CLANG "
                 "and LATHE_AMDGPU_LLD, or the backend options clang and lld)");
@@ -217,7 +217,7 @@ std::vector<uint8_t> compile_code_object(const std::string& source, const std::s
   std::ofstream(stem + ".cl") << source;
   std::string out;
   std::string compile = "'" + tools.clang + "' -x cl -cl-std=CL1.2 -Xclang -finclude-default-header -target amdgcn-amd-amdhsa -mcpu=" +
-                        target + " -nogpulib -O3 -c '" + stem + ".cl' -o '" + stem + ".o'";
+                        target + " -nogpulib -O3 " + extra_flags + " -c '" + stem + ".cl' -o '" + stem + ".o'";
   std::string link = "'" + tools.lld + "' -shared --no-undefined '" + stem + ".o' -o '" + stem + ".co'";
   if (run(compile, out) != 0 || run(link, out) != 0)
     throw Error("amd_kfd: building a code object for " + target + " failed (source: " + stem + ".cl):\n" + out);

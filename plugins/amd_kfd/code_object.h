@@ -62,6 +62,6 @@ Toolchain find_toolchain(const std::string& clang = "", const std::string& lld =
 // Compiles the AMDGPU dialect's source for `target` (e.g. gfx942) into a code object. The
 // failing command's output and a copy of the source (written next to `work_dir`) are in the error.
 std::vector<uint8_t> compile_code_object(const std::string& source, const std::string& target, const Toolchain& tools,
-                                         const std::string& work_dir);
+                                         const std::string& work_dir, const std::string& extra_flags = "");
 
 }  // namespace lathe::amd

@@ -107,6 +107,10 @@ void decode_vop_short(Inst& in, uint32_t w, const uint32_t* words, size_t availa
     else in.src[0].literal = words[1];
   }
   if (writes_scalar(in.name)) in.dst = scalar(in.dst.index);
+  if (in.name == "v_accvgpr_mov_b32") {  // AGPR to AGPR, in VOP1's register fields
+    in.dst.index += reg::kAgprBase;
+    if (in.src[0].is_vector()) in.src[0].index += reg::kAgprBase;
+  }
 }
 
 void decode_vop3(Inst& in, uint32_t w0, uint32_t w1) {
