@@ -8,7 +8,7 @@ build="${BUILD_DIR:-build-sanitize}"
 # -O1 -g1 (line tables): stack traces keep file and line, and the build takes about half the time
 # of -O2 -g on the 2-core CI machine (7.7 against 15.3 minutes, each measured with other work running beside it).
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=None -DCMAKE_C_FLAGS="-O1 -g1" -DCMAKE_CXX_FLAGS="-O1 -g1" -DLATHE_SANITIZE=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target lathe_tests lathe_cpu lathe_amd_kfd lathe_amd_kfd_test_driver 2>&1 | grep -E " error: " || true
+cmake --build "$build" -j "$(nproc)" --target lathe_tests lathe_cpu 2>&1 | grep -E " error: " || true
 # Plugins and the lowering cache are leaked on purpose (they live until exit): no leak check.
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

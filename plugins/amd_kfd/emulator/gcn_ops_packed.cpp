@@ -9,34 +9,47 @@
 namespace lathe::amd::emu {
 namespace {
 
-// One 32-bit half of source i for the low (hi = false) or high result half.
-uint32_t packed_half(const uint64_t* s, const Inst& in, int i, int l, bool hi) {
-  const bool upper = ((hi ? in.op_sel_hi : in.op_sel) >> i) & 1;
-  return static_cast<uint32_t>(s[l] >> (upper ? 32 : 0));
+// Each result half takes a dword of each source pair (OP_SEL for the low half, OP_SEL_HI for
+// the high one) and may negate it (NEG, NEG_HI); rows of lanes keep the loops vectorizable.
+// The chosen dword of source i in every lane: a row of the register pair, or a scalar's half.
+const uint32_t* half_row(const Wave& w, const Inst& in, int i, bool upper, uint32_t* tmp) {
+  const Operand& o = in.src[i];
+  if (o.is_vector()) return w.v[o.index + (upper ? 1 : 0)];
+  const uint32_t x = static_cast<uint32_t>(w.value64(o) >> (upper ? 32 : 0));
+  for (int l = 0; l < kMaxLanes; ++l) tmp[l] = x;
+  return tmp;
 }
 
 template <int N, auto F>
 void packed_f32(Wave& w, const Inst& in) {
-  uint64_t s[3][kMaxLanes], d[kMaxLanes];
-  for (int i = 0; i < N; ++i) fetch64(w, in, i, s[i], false);
-  for (int l = 0; l < w.lanes; ++l) {
-    uint32_t half[2];
+  float x[2][3][kMaxLanes];
+  uint32_t tmp[kMaxLanes];
+  for (int i = 0; i < N; ++i)
     for (int h = 0; h < 2; ++h) {
-      float x[3];
-      for (int i = 0; i < N; ++i) {
-        x[i] = as_float(packed_half(s[i], in, i, l, h));
-        if (((h ? in.neg_hi : in.neg) >> i) & 1) x[i] = -x[i];
-        if (w.ctx->flush_f32) x[i] = flush(x[i]);
-      }
-      float r;
-      if constexpr (N == 2) r = F(x[0], x[1]);
-      else r = F(x[0], x[1], x[2]);
-      if (in.clamp) r = std::isnan(r) ? 0.0f : std::fmin(std::fmax(r, 0.0f), 1.0f);
-      half[h] = as_bits(w.ctx->flush_f32 ? flush(r) : r);
+      const uint32_t* row = half_row(w, in, i, (((h ? in.op_sel_hi : in.op_sel) >> i) & 1) != 0, tmp);
+      const uint32_t sign = (((h ? in.neg_hi : in.neg) >> i) & 1) ? 0x80000000u : 0u;
+      for (int l = 0; l < kMaxLanes; ++l) x[h][i][l] = as_float(row[l] ^ sign);
+      if (w.ctx->flush_f32)
+        for (int l = 0; l < kMaxLanes; ++l) x[h][i][l] = flush(x[h][i][l]);
     }
-    d[l] = half[0] | uint64_t{half[1]} << 32;
-  }
-  store64(w, in, d);
+  uint32_t r[2][kMaxLanes];
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < kMaxLanes; ++l) {
+      float v;
+      if constexpr (N == 2) v = F(x[h][0][l], x[h][1][l]);
+      else v = F(x[h][0][l], x[h][1][l], x[h][2][l]);
+      r[h][l] = as_bits(v);
+    }
+  if (in.clamp || w.ctx->flush_f32)
+    for (int h = 0; h < 2; ++h)
+      for (int l = 0; l < w.lanes; ++l) {
+        float v = as_float(r[h][l]);
+        if (in.clamp) v = std::isnan(v) ? 0.0f : std::fmin(std::fmax(v, 0.0f), 1.0f);
+        r[h][l] = as_bits(w.ctx->flush_f32 ? flush(v) : v);
+      }
+  const uint64_t exec = w.exec();
+  for (int l = 0; l < w.lanes; ++l)
+    if (exec >> l & 1) w.v[in.dst.index][l] = r[0][l], w.v[in.dst.index + 1][l] = r[1][l];
 }
 
 void pk_mov(Wave& w, const Inst& in) {

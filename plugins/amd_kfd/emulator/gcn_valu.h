@@ -134,8 +134,10 @@ void float_op(Wave& w, const Inst& in) {
     if constexpr (N == 1) r = F(s[0][l]);
     else if constexpr (N == 2) r = F(s[0][l], s[1][l]);
     else r = F(s[0][l], s[1][l], s[2][l]);
-    d[l] = as_bits(finish(w, in, r));
+    d[l] = as_bits(r);
   }
+  if (in.omod || in.clamp || w.ctx->flush_f32)
+    for (int l = 0; l < w.lanes; ++l) d[l] = as_bits(finish(w, in, as_float(d[l])));
   store(w, in, d);
 }
 
