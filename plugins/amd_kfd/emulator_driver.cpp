@@ -2,11 +2,14 @@
 // code in GPU memory, run over memory that only the live GPU allocations make up.
 #include "emulator_driver.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 
 #include "emulator/gcn_dispatch.h"
+#include "lathe/runtime.h"
 
 namespace lathe::amd {
 namespace {
@@ -28,6 +31,23 @@ class AllocationMemory : public emu::Memory {
   std::function<bool(uint64_t, uint64_t, uint64_t&, uint64_t&)> find_;
   uint64_t lo_ = 1, hi_ = 0;
 };
+
+// With LATHE_DEBUG=1, what every emulator driver of the process executed, said at exit (the
+// devices, and so their drivers, are never destroyed).
+struct ExitReport {
+  std::mutex mu;
+  EmulatorDriver::Counters total;
+  ~ExitReport() {
+    if (debug_level() < 1 || total.dispatches == 0) return;
+    std::fprintf(stderr, "amd_kfd emulator: %llu dispatches, %llu waves, %.3g wave instructions in %.2f s (%.3g per second)\n",
+                 static_cast<unsigned long long>(total.dispatches), static_cast<unsigned long long>(total.waves),
+                 static_cast<double>(total.instructions), total.seconds, total.instructions / std::max(total.seconds, 1e-9));
+  }
+};
+ExitReport& exit_report() {
+  static ExitReport report;
+  return report;
+}
 
 std::string target_of(const std::string& triple) {
   const size_t at = triple.rfind('-');
@@ -66,6 +86,7 @@ bool EmulatorDriver::execute(const KernelDispatchPacket& p, uint64_t packet_va, 
     }
     program = k.program;
   }
+  if (!segments_ok(p, kd)) return false;
   emu::DispatchShape shape;
   const uint16_t* group = &p.workgroup_size_x;
   const uint32_t* grid = &p.grid_size_x;
@@ -86,11 +107,14 @@ bool EmulatorDriver::execute(const KernelDispatchPacket& p, uint64_t packet_va, 
   } catch (const Error& e) {
     return fail(e.what()), false;
   }
-  std::lock_guard<std::mutex> lock(kernels_mu_);
-  counters_.dispatches += 1;
-  counters_.instructions += stats.instructions;
-  counters_.waves += stats.waves;
-  counters_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto [c, mu] : {std::pair{&counters_, &kernels_mu_}, std::pair{&exit_report().total, &exit_report().mu}}) {
+    std::lock_guard<std::mutex> lock(*mu);
+    c->dispatches += 1;
+    c->instructions += stats.instructions;
+    c->waves += stats.waves;
+    c->seconds += seconds;
+  }
   return true;
 }
 

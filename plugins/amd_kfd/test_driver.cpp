@@ -344,6 +344,13 @@ void TestDriver::service() {
   }
 }
 
+bool TestDriver::segments_ok(const KernelDispatchPacket& p, const KernelDescriptor& kd) {
+  if (kd.kernarg_size > 0 && (p.kernarg_address % 16 || !gpu_range(p.kernarg_address, kd.kernarg_size)))
+    return fail("kernarg segment outside GPU memory or misaligned"), false;
+  if (kd.group_segment_fixed_size > p.group_segment_size) return fail("group segment smaller than the kernel needs"), false;
+  return true;
+}
+
 // Finds the twin registered for the descriptor and code at kernel_object and runs it on the
 // buffer addresses read from the kernarg segment.
 bool TestDriver::execute(const KernelDispatchPacket& p, uint64_t, const KernelDescriptor& kd) {
@@ -356,6 +363,7 @@ bool TestDriver::execute(const KernelDispatchPacket& p, uint64_t, const KernelDe
         std::memcmp(it->second.code.data(), reinterpret_cast<const void*>(entry), it->second.code.size()) == 0)
       twin = &it->second;
   if (!twin) return fail("no kernel is registered for the descriptor and code at kernel_object (was the code object placed and relocated right?)"), false;
+  if (!segments_ok(p, kd)) return false;
   std::vector<void*> args;
   for (int i = 0; i < twin->pointer_args; ++i) {
     uint64_t va = load<uint64_t>(p.kernarg_address + 8 * uint64_t(i));
@@ -388,9 +396,6 @@ bool TestDriver::process(Queue& q) {
     if (p.kernel_object % 64 || !code || !(code->flags & KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE))
       return fail("kernel_object " + std::to_string(p.kernel_object) + " is not a kernel descriptor in executable GPU memory"), false;
     auto kd = load<KernelDescriptor>(p.kernel_object);
-    if (kd.kernarg_size > 0 && (p.kernarg_address % 16 || !gpu_range(p.kernarg_address, kd.kernarg_size)))
-      return fail("kernarg segment outside GPU memory or misaligned"), false;
-    if (kd.group_segment_fixed_size > p.group_segment_size) return fail("group segment smaller than the kernel needs"), false;
     if (!execute(p, slot, kd)) return false;
     completion = p.completion_signal;
     ++stats_.dispatches;

@@ -77,6 +77,8 @@ class TestDriver : public Driver {
   // The allocation holding [va, va+bytes), mapped to the GPU, or null.
   const Allocation* gpu_range(uint64_t va, uint64_t bytes) const;
   void fail(const std::string& what);
+  // The kernarg segment in GPU memory and aligned, the group segment as large as the kernel's.
+  bool segments_ok(const KernelDispatchPacket& packet, const KernelDescriptor& kd);
   // Runs a checked dispatch packet's kernel (here: its CPU twin); false after fail().
   virtual bool execute(const KernelDispatchPacket& packet, uint64_t packet_va, const KernelDescriptor& kd);
 
