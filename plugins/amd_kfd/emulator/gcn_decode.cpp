@@ -142,10 +142,8 @@ void decode_vop3p(Inst& in, uint32_t w0, uint32_t w1) {
   in.dst = vgpr(w0 & 0xff);
   in.neg = (w1 >> 29) & 7;
   if (in.name.find("mfma") != std::string_view::npos) {
-    // Matrix instructions: ACC_CD puts C and D in AGPRs, ACC (bits 59-60) A and B.
-    in.cbsz = (w0 >> 8) & 7;
-    in.abid = (w0 >> 11) & 0xf;
-    in.blgp = (w1 >> 29) & 7;
+    // Matrix instructions: ACC_CD puts C and D in AGPRs, ACC (bits 59-60) A and B. (Their
+    // broadcast controls, CBSZ/ABID/BLGP, are not decoded: no executor runs them yet.)
     in.neg = 0;
     if ((w0 >> 15) & 1) {
       in.dst.index += reg::kAgprBase;
@@ -170,7 +168,7 @@ void decode_vop3p(Inst& in, uint32_t w0, uint32_t w1) {
 }  // namespace
 
 const char* encoding_name(Encoding e) {
-  static const char* names[] = {"SOP2", "SOPK", "SOP1", "SOPC", "SOPP", "SMEM", "VOP2", "VOP1", "VOPC", "VOP3", "VOP3P", "DS", "FLAT", "GLOBAL", "SCRATCH", "VOPD", "unknown"};
+  static const char* names[] = {"SOP2", "SOPK", "SOP1", "SOPC", "SOPP", "SMEM", "VOP2", "VOP1", "VOPC", "VOP3", "VOP3P", "DS", "FLAT", "GLOBAL", "SCRATCH", "unknown"};
   return names[static_cast<int>(e)];
 }
 

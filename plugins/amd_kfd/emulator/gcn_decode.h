@@ -9,14 +9,14 @@
 
 namespace lathe::amd::emu {
 
-enum class Encoding : uint8_t { Sop2, Sopk, Sop1, Sopc, Sopp, Smem, Vop2, Vop1, Vopc, Vop3, Vop3p, Ds, Flat, Global, Scratch, Vopd, Unknown };
+enum class Encoding : uint8_t { Sop2, Sopk, Sop1, Sopc, Sopp, Smem, Vop2, Vop1, Vopc, Vop3, Vop3p, Ds, Flat, Global, Scratch, Unknown };
 const char* encoding_name(Encoding e);
 
 // The scalar source space (gfx9 numbering; gfx11's is mapped onto it): SGPRs, special
 // registers and inline constants share one 8-bit index.
 namespace reg {
 constexpr uint16_t kSgprs = 106, kVccLo = 106, kVccHi = 107, kM0 = 124, kNull = 125, kExecLo = 126, kExecHi = 127;
-constexpr uint16_t kZero = 128, kSharedBase = 235, kSharedLimit = 236, kPrivateBase = 237, kPrivateLimit = 238;
+constexpr uint16_t kZero = 128, kSharedBase = 235, kPrivateBase = 237;
 constexpr uint16_t kFloatHalf = 240, kInvTwoPi = 248, kVccz = 251, kExecz = 252, kScc = 253, kLiteral = 255;
 constexpr uint16_t kAgprBase = 256;  // vector operands: VGPRs 0-255, AGPRs 256-511
 }  // namespace reg
@@ -53,7 +53,6 @@ struct Inst {
   Sdwa sdwa;
   int32_t offset = 0;   // SOPK/SOPP simm16, SMEM/FLAT byte offset, DS offset0
   uint8_t offset1 = 0;  // DS offset1
-  uint8_t cbsz = 0, abid = 0, blgp = 0;  // matrix instructions' broadcast controls
   bool dpp = false;     // a DPP word followed (not executed: refused with the opcode's name)
   // Filled when the program is bound: the executor and, for branches, the target's index.
   Handler exec = nullptr;

@@ -66,7 +66,6 @@ void load_user_sgprs(Wave& w, const Setup& setup, const DispatchShape& shape, Me
 DispatchStats run_dispatch(const Program& program, const KernelDescriptor& kd, const DispatchShape& shape, Memory& memory) {
   const Setup setup(kd);
   DispatchContext ctx;
-  ctx.program = &program;
   ctx.memory = &memory;
   ctx.flush_f32 = setup.flush_f32;
   ctx.flush_f64_f16 = setup.flush_f64_f16;
@@ -141,7 +140,6 @@ DispatchStats run_dispatch(const Program& program, const KernelDescriptor& kd, c
             for (auto& w : waves)
               if (w->state == Wave::State::AtBarrier) w->state = Wave::State::Running;
         }
-        ++stats.groups;
       }
   return stats;
 }

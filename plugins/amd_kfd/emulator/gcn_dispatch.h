@@ -17,7 +17,7 @@ struct DispatchShape {
 };
 
 struct DispatchStats {
-  uint64_t instructions = 0, waves = 0, groups = 0;
+  uint64_t instructions = 0, waves = 0;
 };
 
 // Throws Fault naming the kernel, the work-group and the wave when the code faults.

@@ -15,7 +15,8 @@ float half_to_float(uint16_t h);  // gcn_ops_float.cpp
 
 namespace {
 
-// Float conditions in opcode order: f lt eq le gt lg ge o u nge nlg ngt nle neq nlt tru.
+// Conditions in opcode order: f lt eq le gt lg ge o u nge nlg ngt nle neq nlt tru for floats;
+// the integer compares' f lt eq le gt ne ge t are the first eight on values that are never NaN.
 template <class T>
 bool float_condition(int c, T a, T b) {
   switch (c) {
@@ -37,21 +38,6 @@ bool float_condition(int c, T a, T b) {
     default: return true;
   }
 }
-// Integer conditions in opcode order: f lt eq le gt ne ge t.
-template <class T>
-bool int_condition(int c, T a, T b) {
-  switch (c) {
-    case 0: return false;
-    case 1: return a < b;
-    case 2: return a == b;
-    case 3: return a <= b;
-    case 4: return a > b;
-    case 5: return a != b;
-    case 6: return a >= b;
-    default: return true;
-  }
-}
-
 enum class Type { F16, F32, F64, I16, U16, I32, U32, I64, U64 };
 
 void write_result(Wave& w, const Inst& in, uint64_t result, bool writes_exec) {
@@ -78,7 +64,7 @@ void compare(Wave& w, const Inst& in) {
     fetch64(w, in, 0, a, false);
     fetch64(w, in, 1, b, false);
     for (int l = 0; l < w.lanes; ++l) {
-      bool r = T == Type::I64 ? int_condition(C, static_cast<int64_t>(a[l]), static_cast<int64_t>(b[l])) : int_condition(C, a[l], b[l]);
+      bool r = T == Type::I64 ? float_condition(C, static_cast<int64_t>(a[l]), static_cast<int64_t>(b[l])) : float_condition(C, a[l], b[l]);
       result |= uint64_t{r} << l;
     }
   } else {
@@ -95,13 +81,13 @@ void compare(Wave& w, const Inst& in) {
         if (in.neg & 2) y ^= 0x8000;
         r = float_condition(C, half_to_float(static_cast<uint16_t>(x)), half_to_float(static_cast<uint16_t>(y)));
       } else if constexpr (T == Type::I16) {
-        r = int_condition(C, static_cast<int16_t>(a[l]), static_cast<int16_t>(b[l]));
+        r = float_condition(C, static_cast<int16_t>(a[l]), static_cast<int16_t>(b[l]));
       } else if constexpr (T == Type::U16) {
-        r = int_condition(C, static_cast<uint16_t>(a[l]), static_cast<uint16_t>(b[l]));
+        r = float_condition(C, static_cast<uint16_t>(a[l]), static_cast<uint16_t>(b[l]));
       } else if constexpr (T == Type::I32) {
-        r = int_condition(C, static_cast<int32_t>(a[l]), static_cast<int32_t>(b[l]));
+        r = float_condition(C, static_cast<int32_t>(a[l]), static_cast<int32_t>(b[l]));
       } else {
-        r = int_condition(C, a[l], b[l]);
+        r = float_condition(C, a[l], b[l]);
       }
       result |= uint64_t{r} << l;
     }

@@ -60,12 +60,8 @@ Program load_program(Family family, const uint8_t* code, size_t bytes, const std
   for (Inst& in : p.insts) {
     auto it = in.name.empty() ? table.end() : table.find(in.name);
     if (in.name.empty()) in.exec = unknown;
-    else if (it == table.end() || in.dpp) {
-      in.exec = uncovered;
-      if (std::find(p.uncovered.begin(), p.uncovered.end(), in.name) == p.uncovered.end()) p.uncovered.push_back(in.name);
-    } else {
-      in.exec = it->second;
-    }
+    else if (it == table.end() || in.dpp) in.exec = uncovered;
+    else in.exec = it->second;
     if (is_branch(in) && in.exec != uncovered) {
       const int64_t target = int64_t{in.pc} + 4 + int64_t{in.offset} * 4;
       auto t = target >= 0 ? index_of.find(static_cast<uint32_t>(target)) : index_of.end();

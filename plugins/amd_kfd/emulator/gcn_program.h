@@ -15,7 +15,6 @@ struct Program {
   std::string kernel;
   Family family = Family::Gfx9;
   std::vector<Inst> insts;
-  std::vector<std::string_view> uncovered;  // mnemonics present in the code with no executor (run: a fault)
 };
 
 // Decodes `bytes` of machine code from the kernel's entry to the end of its symbol.

@@ -25,14 +25,10 @@ class Memory {
   virtual uint8_t* global(uint64_t va, uint64_t bytes) = 0;  // null when [va, va+bytes) is not mapped
 };
 
-struct Program;
-
 // What every wave of a dispatch shares.
 struct DispatchContext {
-  const Program* program = nullptr;
   Memory* memory = nullptr;
   bool flush_f32 = false, flush_f64_f16 = false;  // the descriptor's denormal modes (flush when not 3)
-  uint64_t instructions = 0;                      // executed, over all waves
 };
 
 struct WorkGroup {
