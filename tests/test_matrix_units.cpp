@@ -106,23 +106,27 @@ TEST_P(MatrixUnits, FragmentsOfSmallTilesMatchFloat64) {
 
 TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
   if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
-  const DeviceInfo info = with_unit();
   // x @ W^T + b, ReLU, as a Linear layer under autocast: both factors run along the reduction.
+  // Inputs that are not tracked for gradients: realization releases the casts' sources, and
+  // the factors must still be known to hold exact 16-bit values.
   ref::Array xa = bf16_values(ref::random({128, 64}, rng)), wa = bf16_values(ref::random({64, 64}, rng));
   ref::Array ba = ref::random({64}, rng);
   Tensor xb = ref::tensor(xa, DType::BFloat16).realize(), wb = ref::tensor(wa, DType::BFloat16).realize();
   Tensor bias = ref::tensor(ba).realize();
   Tensor y = (product(xb, wb.transpose(0, 1)) + bias).relu();
-  Lowered l = lowered(y, info);
-  expect_unit_used(l.lk.kernel, info);
-  ref::Array want = ref::binary(ref::matmul(xa, [&] {
-                                  ref::Array t{{64, 64}, std::vector<double>(64 * 64)};
-                                  for (int i = 0; i < 64; ++i)
-                                    for (int j = 0; j < 64; ++j) t.v[static_cast<size_t>(i * 64 + j)] = wa.v[static_cast<size_t>(j * 64 + i)];
-                                  return t;
-                                }()),
-                                ba, [](double m, double b) { return std::max(0.0, m + b); });
-  EXPECT_TRUE(near(l.run(), want, dot_tol(64)));
+  ref::Array wt{{64, 64}, std::vector<double>(64 * 64)};
+  for (int i = 0; i < 64; ++i)
+    for (int j = 0; j < 64; ++j) wt.v[static_cast<size_t>(i * 64 + j)] = wa.v[static_cast<size_t>(j * 64 + i)];
+  ref::Array want = ref::binary(ref::matmul(xa, wt), ba, [](double m, double b) { return std::max(0.0, m + b); });
+  // This device's tile, and the one-warp tile a GPU with many more compute units than groups takes.
+  DeviceInfo info = with_unit();
+  for (int compute_units : {info.compute_units, 132}) {
+    SCOPED_TRACE("compute units " + std::to_string(compute_units));
+    info.compute_units = compute_units;
+    Lowered l = lowered(y, info);
+    expect_unit_used(l.lk.kernel, info);
+    EXPECT_TRUE(near(l.run(), want, dot_tol(64)));
+  }
 }
 
 // The unit's preconditions, checked before lowering; float32 factors never take the unit.

@@ -46,6 +46,9 @@ struct Node {
   double fvalue = 0;         // Const of a float type
   int64_t ivalue = 0;        // Const of an integer or bool type
   Device* device = nullptr;
+  // Cast: its source's dtype, kept after realization releases the sources (a float32 copy of
+  // bfloat16 values is still known to hold exact 16-bit values).
+  DType cast_from = DType::Float32;
   // Whether gradients can flow through this node: some source tracks, or a tensor that
   // requires grad owns it. Autograd never walks into nodes that do not track.
   bool tracks_grad = false;

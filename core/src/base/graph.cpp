@@ -90,7 +90,9 @@ NodeRef node_where(const NodeRef& cond, const NodeRef& a, const NodeRef& b) {
 
 NodeRef node_cast(const NodeRef& x, DType dtype) {
   if (x->dtype == dtype) return x;
-  return make(Op::Cast, dtype, x->shape, {x});
+  NodeRef n = make(Op::Cast, dtype, x->shape, {x});
+  n->cast_from = x->dtype;
+  return n;
 }
 
 NodeRef node_bitcast(const NodeRef& x, DType dtype) {

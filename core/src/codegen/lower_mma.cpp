@@ -21,7 +21,7 @@ bool is_mma_axis(const LoweringOptions& opt, size_t d) {
 // A float32 value that is exactly a `dtype` value: a cast from it, seen through movement ops.
 bool exact_in(Node* n, DType dtype) {
   while (is_movement(n->op)) n = n->src[0].get();
-  return n->op == Op::Cast && n->src[0]->dtype == dtype;
+  return n->op == Op::Cast && n->cast_from == dtype;
 }
 
 Inst u32_const(int64_t v) {
