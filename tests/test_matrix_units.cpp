@@ -27,6 +27,18 @@ class MatrixUnits : public Conformance {
   Device* device() { return default_device(); }
   bool has_units() { return !device()->info().matrix_units.empty(); }
   const DeviceInfo& with_unit() { return device()->info(); }
+  // The device's unit; an emulated one computes any layout, so there every unit lathe knows.
+  std::vector<DeviceInfo> units_to_test() {
+    const DeviceInfo& info = device()->info();
+    if (info.matrix_units[0].native) return {info};
+    std::vector<DeviceInfo> all;
+    for (MatrixUnit u : {mma_sync_m16n8k16_bf16(), mfma_f32_16x16x16_bf16(), wmma_f32_16x16x16_bf16()}) {
+      u.native = false;
+      all.push_back(info);
+      all.back().matrix_units = {u};
+    }
+    return all;
+  }
   struct Lowered {
     Tensor value;  // owns the graph the schedule points into
     std::vector<ScheduleItem> items;
@@ -91,17 +103,20 @@ Tol dot_tol(int64_t k) { return {1e-5, 2e-6 * static_cast<double>(k)}; }
 
 TEST_P(MatrixUnits, FragmentsOfSmallTilesMatchFloat64) {
   if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
-  const DeviceInfo info = with_unit();
-  ref::Array xa = bf16_values(ref::random({64, 96}, rng)), wa = bf16_values(ref::random({96, 48}, rng));
+  ref::Array xa = bf16_values(ref::random({64, 96}, rng)), wa = bf16_values(ref::random({96, 64}, rng));
   Tensor y = product(ref::tensor(xa, DType::BFloat16).realize(), ref::tensor(wa, DType::BFloat16).realize());
-  // 2 x 2 warps of 2 x 1 fragments: a 64 x 16 tile, three groups along the columns; stage(32)
-  // makes three passes over the reduction.
-  auto opts = parse_opts("mma(0,1) local(0,2) local(1,2) upcast(0,2) upcast(1,1) stage(32)");
-  ASSERT_TRUE(opts.has_value());
-  Lowered l = lowered(y, info, &*opts);
-  expect_unit_used(l.lk.kernel, info);
-  EXPECT_EQ(l.lk.kernel.local_size, 4 * 32);
-  EXPECT_TRUE(near(l.run(), ref::matmul(xa, wa), dot_tol(96)));
+  for (const DeviceInfo& info : units_to_test()) {
+    const MatrixUnit& unit = info.matrix_units[0];
+    SCOPED_TRACE(unit.instruction);
+    // 2 x 2 warps of 2 x 1 fragments: a 64-row tile, groups along the columns; stage(32) makes
+    // three passes over the reduction.
+    auto opts = parse_opts("mma(0,1) local(0,2) local(1,2) upcast(0,2) upcast(1,1) stage(32)");
+    ASSERT_TRUE(opts.has_value());
+    Lowered l = lowered(y, info, &*opts);
+    expect_unit_used(l.lk.kernel, info);
+    EXPECT_EQ(l.lk.kernel.local_size, 4 * unit.lanes);
+    EXPECT_TRUE(near(l.run(), ref::matmul(xa, wa), dot_tol(96)));
+  }
 }
 
 TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
@@ -119,14 +134,14 @@ TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
     for (int j = 0; j < 64; ++j) wt.v[static_cast<size_t>(i * 64 + j)] = wa.v[static_cast<size_t>(j * 64 + i)];
   ref::Array want = ref::binary(ref::matmul(xa, wt), ba, [](double m, double b) { return std::max(0.0, m + b); });
   // This device's tile, and the one-warp tile a GPU with many more compute units than groups takes.
-  DeviceInfo info = with_unit();
-  for (int compute_units : {info.compute_units, 132}) {
-    SCOPED_TRACE("compute units " + std::to_string(compute_units));
-    info.compute_units = compute_units;
-    Lowered l = lowered(y, info);
-    expect_unit_used(l.lk.kernel, info);
-    EXPECT_TRUE(near(l.run(), want, dot_tol(64)));
-  }
+  for (DeviceInfo info : units_to_test())
+    for (int compute_units : {info.compute_units, 132}) {
+      SCOPED_TRACE(info.matrix_units[0].instruction + ", compute units " + std::to_string(compute_units));
+      info.compute_units = compute_units;
+      Lowered l = lowered(y, info);
+      expect_unit_used(l.lk.kernel, info);
+      EXPECT_TRUE(near(l.run(), want, dot_tol(64)));
+    }
 }
 
 // The unit's preconditions, checked before lowering; float32 factors never take the unit.
@@ -134,7 +149,8 @@ TEST_P(MatrixUnits, PreconditionsAreChecked) {
   if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
   EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(0,1) stage(32)"), 2, true, true, {}); }).find("no matrix unit"),
             std::string::npos);
-  const std::vector<MatrixUnit> units = {MatrixUnit{.native = false}};
+  std::vector<MatrixUnit> units = {mma_sync_m16n8k16_bf16()};
+  units[0].native = false;
   EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(0,1)"), 2, true, true, units); }).find("needs stage"), std::string::npos);
   EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(1,1) stage(32)"), 2, true, true, units); }).find("another output axis"),
             std::string::npos);
@@ -166,7 +182,7 @@ TEST(MatrixUnitRender, OpenCLRendersMmaSyncAsInlinePtx) {
   info.max_local_size = 256;
   info.local_memory_bytes = 48 << 10;
   info.parallel_all_outer_loops = true;
-  info.matrix_units = {MatrixUnit{}};
+  info.matrix_units = {mma_sync_m16n8k16_bf16()};
   LoweredKernel lk = lower_kernel(mm.value, mm.output.get(), input_of,
                                   apply_opts(*parse_opts("mma(0,1) local(0,2) upcast(1,2) stage(32)"), mm.value, info));
   std::string src = render_c_family(lk.kernel, OpenCLDialect());
@@ -175,6 +191,24 @@ TEST(MatrixUnitRender, OpenCLRendersMmaSyncAsInlinePtx) {
   while ((at = src.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", at)) != std::string::npos) ++found, ++at;
   // 32 steps in two k-steps of 16, each warp 1 x 2 fragments: two instructions in the loop body.
   EXPECT_EQ(found, 2) << src;
+}
+
+// Each layout lathe knows describes its unit's whole product; a register outside the tile or
+// an element no lane holds is caught.
+TEST(MatrixUnitLayouts, EveryKnownUnitCoversItsTiles) {
+  for (const MatrixUnit& u : {mma_sync_m16n8k16_bf16(), mfma_f32_16x16x16_bf16(), wmma_f32_16x16x16_bf16()}) {
+    EXPECT_TRUE(covers_its_tiles(u)) << u.instruction;
+    EXPECT_EQ(2 * u.a.words() * u.lanes % (u.m * u.k), 0) << u.instruction;
+  }
+  MatrixUnit gap = mfma_f32_16x16x16_bf16();
+  gap.a.pair = {0, 0};  // steps 2..3 of every quarter held by no lane
+  EXPECT_FALSE(covers_its_tiles(gap));
+  MatrixUnit outside = mma_sync_m16n8k16_bf16();
+  outside.c.row_step = 9;  // rows 9..16: the last is outside the 16-row tile
+  EXPECT_FALSE(covers_its_tiles(outside));
+  MatrixUnit twice = wmma_f32_16x16x16_bf16();
+  twice.c.lane_row.mod = 1;  // both lane halves would write the same rows
+  EXPECT_FALSE(covers_its_tiles(twice));
 }
 
 }  // namespace

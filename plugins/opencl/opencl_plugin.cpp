@@ -221,11 +221,15 @@ class ClDevice : public Device {
     check(mode == "auto" || mode == "off" || mode == "emulate",
           "LATHE_OPENCL_MATRIX_UNITS=" + mode + ": use auto, off or emulate");
     if (mode == "off") return {};
-    if (mode == "emulate") return {MatrixUnit{.native = false}};
+    if (mode == "emulate") {
+      MatrixUnit u = mma_sync_m16n8k16_bf16();
+      u.native = false;
+      return {u};
+    }
     if (f.platform_name.find("NVIDIA") == std::string::npos) return {};
     cl_uint major = 0;  // CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV (cl_nv_device_attribute_query)
     if (clGetDeviceInfo(f.device, 0x4000, sizeof major, &major, nullptr) != CL_SUCCESS || major < 8) return {};
-    return {MatrixUnit{}};
+    return {mma_sync_m16n8k16_bf16()};
   }
 
   // Released buffers are kept by size and handed out again: a training step allocates and

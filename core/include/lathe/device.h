@@ -10,26 +10,12 @@
 
 #include "lathe/dtype.h"
 #include "lathe/kernel.h"
+#include "lathe/matrix_unit.h"
 
 namespace lathe {
 
-// Bump whenever anything in this file, kernel.h, symbolic.h or graph.h changes layout.
-constexpr uint32_t kPluginAbiVersion = 6;
-
-// A matrix unit: one warp-wide instruction in which `lanes` work-items of a group together
-// compute D = A·B + C for an m×k tile A and a k×n tile B, each holding fragments of A, B and
-// C/D in registers in PTX mma.sync's layout (docs/codegen.md, "Matrix units"). A and B are
-// `input` values in pairs packed into 32-bit registers; C and D are float32.
-struct MatrixUnit {
-  int m = 16, n = 8, k = 16;
-  DType input = DType::BFloat16;
-  int lanes = 32;
-  // True: the device executes the instruction (IOp::Mma, rendered by its dialect). False: the
-  // lowerer builds the same fragment exchange from local memory and barriers, a reference
-  // that runs on any work-group device (tests, LATHE_OPENCL_MATRIX_UNITS=emulate).
-  bool native = true;
-  bool operator==(const MatrixUnit&) const = default;
-};
+// Bump whenever anything in this file, kernel.h, matrix_unit.h, symbolic.h or graph.h changes layout.
+constexpr uint32_t kPluginAbiVersion = 7;
 
 struct DeviceInfo {
   std::string name;             // e.g. "cpu: AMD EPYC 7B13 (2 threads)"

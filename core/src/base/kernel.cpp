@@ -30,6 +30,7 @@ std::string kernel_ir_text(const Kernel& k) {
     if (in.op == IOp::Special)
       out << " " << k.var_names[in.var] << (in.special == SpecialId::GroupId ? " group" : " local") << " < " << in.extent;
     if (in.op == IOp::DefineLocal) out << " l" << in.buffer << "[" << in.extent << "]";
+    if (in.op == IOp::Mma) out << " acc " << in.ivalue << " a " << in.extent;
     if (in.op == IOp::Load || in.op == IOp::Store) {
       out << (in.local ? " l" : " b") << in.buffer << "[" << render_expr(in.index, k.var_names) << "]";
       for (auto& b : in.valid) out << " if " << b.lo << "<=" << render_expr(b.e, k.var_names) << "<" << b.hi;

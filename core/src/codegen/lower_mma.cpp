@@ -1,6 +1,6 @@
 // The staged matmul on a matrix unit (LoweringOptions::matrix_unit): each warp of a group
-// computes a tile of fragments whose registers are laid out as mma.sync's m16n8k16; the two
-// factors pass through local memory as 16-bit pairs packed in 32-bit words.
+// computes a tile of fragments whose registers are laid out as the unit's MatrixUnit layouts
+// say; the two factors pass through local memory as 16-bit pairs packed in 32-bit words.
 #include <algorithm>
 #include <optional>
 
@@ -22,6 +22,12 @@ bool is_mma_axis(const LoweringOptions& opt, size_t d) {
 bool exact_in(Node* n, DType dtype) {
   while (is_movement(n->op)) n = n->src[0].get();
   return n->op == Op::Cast && n->cast_from == dtype;
+}
+
+// A lane-dependent fragment coordinate as an index expression.
+Expr lane_expr(const LaneTerm& t, const Expr& lane) {
+  if (t.scale == 0 || t.mod == 1) return expr_const(0);
+  return expr_mul(expr_mod(t.div == 1 ? lane : expr_div(lane, t.div), t.mod), t.scale);
 }
 
 Inst u32_const(int64_t v) {
@@ -47,10 +53,11 @@ int64_t mma_stage_bytes(int64_t tile, int64_t chunk) {
   return 4 * std::max(tile * along_k_stride(chunk), chunk / 2 * across_k_stride(tile));
 }
 
-// mma.sync's C fragment: lane 4g + t holds rows g and g + 8, columns 2t and 2t + 1 of each
-// 16 x 8 tile; along the rows a register is (fragment, half), along the columns (fragment, j).
+// Along the rows a register is (fragment, accumulator row i), along the columns (fragment,
+// accumulator column j): the unit's C layout places it.
 int64_t Lowerer::registers_along(const LoweringOptions& opt, size_t d, int64_t up) const {
-  return is_mma_axis(opt, d) ? 2 * up : up;
+  if (!is_mma_axis(opt, d)) return up;
+  return up * (static_cast<int>(d) == opt.mma_rows ? opt.matrix_unit->c.rows : opt.matrix_unit->c.cols);
 }
 
 Expr Lowerer::register_index(const LoweringOptions& opt, size_t d, int64_t up, int64_t c) {
@@ -58,8 +65,8 @@ Expr Lowerer::register_index(const LoweringOptions& opt, size_t d, int64_t up, i
   const MatrixUnit& u = *opt.matrix_unit;
   Expr lane = expr_mod(local_id_, u.lanes);
   if (static_cast<int>(d) == opt.mma_rows)
-    return expr_add(expr_add(expr_mul(outer_[d], up * u.m), c / 2 * u.m + c % 2 * (u.m / 2)), expr_div(lane, 4));
-  return expr_add(expr_add(expr_mul(outer_[d], up * u.n), c / 2 * u.n + c % 2), expr_mul(expr_mod(lane, 4), 2));
+    return expr_add(expr_add(expr_mul(outer_[d], up * u.m), c / u.c.rows * u.m + c % u.c.rows * u.c.row_step), lane_expr(u.c.lane_row, lane));
+  return expr_add(expr_add(expr_mul(outer_[d], up * u.n), c / u.c.cols * u.n + c % u.c.cols * u.c.col_step), lane_expr(u.c.lane_col, lane));
 }
 
 struct Lowerer::MmaStage {
@@ -136,7 +143,7 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
     return false;
   };
   if (!matrix_unit_reduction(r, unit.input)) return refuse("its factors are not exact 16-bit values");
-  if (chunk % unit.k || n % chunk || unit.m != 16 || unit.n != 8 || unit.k != 16) return refuse("pass length or unit shape");
+  if (chunk % unit.k || n % chunk) return refuse("pass length or unit shape");
   Node* product = r->src[0].get();
   const size_t rows = static_cast<size_t>(opt.mma_rows), cols = static_cast<size_t>(opt.mma_cols);
   const std::vector<int64_t> L = opt.local.empty() ? std::vector<int64_t>(value_->shape.size(), 1) : opt.local;
@@ -159,22 +166,23 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   if (stages[0].axis != opt.mma_rows) std::swap(stages[0], stages[1]);  // A (rows) first, then B
   // Each accumulator's place in its warp's fragments: (fragment along rows, along columns) and
   // which of the fragment's four registers.
-  const int64_t frag_rows = up[rows], frag_cols = up[cols];
-  std::vector<int> acc_at(static_cast<size_t>(frag_rows * frag_cols * 4), -1);
+  const int64_t frag_rows = up[rows], frag_cols = up[cols], regs = unit.c.registers();
+  std::vector<int> acc_at(static_cast<size_t>(frag_rows * frag_cols * regs), -1);
   for (auto& [acc, ctx] : accs) {
     auto it = mma_register_.find(output_ctx_.at(reduce_key(r, ctx)).key());
     if (it == mma_register_.end()) return refuse("an accumulator is not a fragment register");
     auto [cr, cc] = it->second;
-    size_t at = static_cast<size_t>(((cr / 2) * frag_cols + cc / 2) * 4 + (cr % 2) * 2 + cc % 2);
+    size_t at = static_cast<size_t>(((cr / unit.c.rows) * frag_cols + cc / unit.c.cols) * regs + (cr % unit.c.rows) * unit.c.cols +
+                                    cc % unit.c.cols);
     if (acc_at[at] >= 0) return refuse("two accumulators share a fragment register");
     acc_at[at] = acc;
   }
   if (std::count(acc_at.begin(), acc_at.end(), -1)) return refuse("a fragment register has no accumulator");
 
   for (auto& st : stages) st.array = define_local(DType::UInt32, st.along_k ? st.tile * st.stride : chunk / 2 * st.stride);
-  // The emulated unit exchanges fragments through local memory: each work-item's A and B words.
-  const int64_t slots = 4 * frag_rows + 2 * frag_cols;
-  const int scratch = unit.native ? -1 : define_local(DType::UInt32, group * slots);
+  // The emulated unit exchanges fragments through local memory: each warp's A and B tiles.
+  const int64_t tile_words = (frag_rows * unit.m + frag_cols * unit.n) * (unit.k / 2);
+  const int scratch = unit.native ? -1 : define_local(DType::UInt32, group / unit.lanes * tile_words);
   // The first chunk is staged before the loop; each pass then loads the next one into registers
   // (the chunk after the last wraps to the first, a harmless extra read), multiplies the staged
   // one, and stores what it loaded once every warp is done: the loads' latency hides behind
@@ -189,37 +197,34 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   for (auto& st : stages) next.push_back(load_stage(r, st, next_start, chunk));
   int kv = new_var("k");
   open_range(kv, chunk / unit.k, false, true);
-  Expr lane = expr_mod(local_id_, unit.lanes), g = expr_div(lane, 4), t = expr_mod(lane, 4);
-  Expr kp = expr_add(expr_mul(expr_var(kv, 0, chunk / unit.k - 1), unit.k / 2), t);
-  // A's fragment: rows g and g + 8, steps 2t.. and 2t + 8..; B's: column g, the same steps.
-  auto word = [&](const MmaStage& st, int64_t frag, int64_t frag_extent, int64_t row_offset, int64_t step_offset) {
+  Expr lane = expr_mod(local_id_, unit.lanes);
+  Expr pass_pair = expr_mul(expr_var(kv, 0, chunk / unit.k - 1), unit.k / 2);
+  // Register w of a fragment: the word at the layout's position and step pair.
+  auto word = [&](const MmaStage& st, const FactorLayout& f, int64_t frag, int64_t frag_extent, size_t w) {
     const size_t d = static_cast<size_t>(st.axis);
-    Expr p = expr_add(expr_add(expr_mul(local_pos_[d], up[d] * frag_extent), frag * frag_extent + row_offset), g);
-    Expr k = expr_add(kp, step_offset);
+    Expr p = expr_add(expr_add(expr_mul(local_pos_[d], up[d] * frag_extent), frag * frag_extent + f.position[w]), lane_expr(f.lane_position, lane));
+    Expr k = expr_add(expr_add(pass_pair, f.pair[w]), lane_expr(f.lane_pair, lane));
     return local_load(st.array, st.along_k ? expr_add(expr_mul(p, st.stride), k) : expr_add(expr_mul(k, st.stride), p), {}, true);
   };
   std::vector<std::vector<int>> a(static_cast<size_t>(frag_rows)), b(static_cast<size_t>(frag_cols));
   for (int64_t i = 0; i < frag_rows; ++i)
-    a[static_cast<size_t>(i)] = {word(stages[0], i, unit.m, 0, 0), word(stages[0], i, unit.m, 8, 0), word(stages[0], i, unit.m, 0, 4),
-                                 word(stages[0], i, unit.m, 8, 4)};
-  for (int64_t j = 0; j < frag_cols; ++j) b[static_cast<size_t>(j)] = {word(stages[1], j, unit.n, 0, 0), word(stages[1], j, unit.n, 0, 4)};
-  if (!unit.native) {
-    int64_t slot = 0;
-    for (auto* frags : {&a, &b})
-      for (auto& f : *frags)
-        for (int w : f) local_store(scratch, expr_add(expr_mul(local_id_, slots), slot++), w);
-    barrier();
-  }
+    for (size_t w = 0; w < unit.a.position.size(); ++w) a[static_cast<size_t>(i)].push_back(word(stages[0], unit.a, i, unit.m, w));
+  for (int64_t j = 0; j < frag_cols; ++j)
+    for (size_t w = 0; w < unit.b.position.size(); ++w) b[static_cast<size_t>(j)].push_back(word(stages[1], unit.b, j, unit.n, w));
+  if (!unit.native) mma_emulated_share(unit, a, b, scratch, tile_words);
   for (int64_t i = 0; i < frag_rows; ++i)
     for (int64_t j = 0; j < frag_cols; ++j) {
-      std::vector<int> acc(acc_at.begin() + (i * frag_cols + j) * 4, acc_at.begin() + (i * frag_cols + j) * 4 + 4);
+      std::vector<int> acc(acc_at.begin() + (i * frag_cols + j) * regs, acc_at.begin() + (i * frag_cols + j + 1) * regs);
       if (unit.native) {
-        std::vector<int> src = acc;
-        for (int w : a[static_cast<size_t>(i)]) src.push_back(w);
-        for (int w : b[static_cast<size_t>(j)]) src.push_back(w);
-        emit(Inst{IOp::Mma, unit.input, Op::Add, src}, false);
+        // Sources: the accumulators, then A's and B's registers (ivalue and extent count them).
+        Inst mma{IOp::Mma, unit.input, Op::Add, acc};
+        for (int w : a[static_cast<size_t>(i)]) mma.src.push_back(w);
+        for (int w : b[static_cast<size_t>(j)]) mma.src.push_back(w);
+        mma.ivalue = regs;
+        mma.extent = unit.a.words();
+        emit(mma, false);
       } else {
-        mma_emulated(unit, 4 * i, 4 * frag_rows + 2 * j, acc, scratch, slots);
+        mma_emulated(unit, i * unit.m, frag_rows * unit.m + j * unit.n, acc, scratch, tile_words);
       }
     }
   if (!unit.native) barrier();
@@ -231,30 +236,50 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   return true;
 }
 
-// What one mma.sync computes, from the words the warp's lanes stored: lane 4g + t's
-// accumulator at (row g + 8h, column 2t + j) adds A[row][s] * B[s][column] over the 16 steps
-// s, where A[row][s] is half s % 2 of word (row >= 8) + 2 (s >= 8) of lane 4 (row % 8) + s % 8 / 2
-// and B[s][column] half s % 2 of word (s >= 8) of lane 4 column + s % 8 / 2.
-void Lowerer::mma_emulated(const MatrixUnit& unit, int64_t a_slot, int64_t b_slot, const std::vector<int>& acc, int scratch,
-                           int64_t slots) {
-  Expr lane = expr_mod(local_id_, unit.lanes), g = expr_div(lane, 4), t = expr_mod(lane, 4);
-  Expr warp_start = expr_mul(expr_div(local_id_, unit.lanes), unit.lanes);
-  auto half_of = [&](const Expr& item, int64_t word, int64_t half) {
-    int w = local_load(scratch, expr_add(expr_mul(expr_add(warp_start, item), slots), word), {}, true);
-    int bits = half ? emit(Inst{IOp::Alu, DType::UInt32, Op::And, {w, emit(u32_const(0xffff0000), true)}}, true)
-                    : emit(Inst{IOp::Alu, DType::UInt32, Op::Shl, {w, emit(u32_const(16), true)}}, true);
+// The emulated unit, first step: each lane stores its fragments' words where the layouts say
+// they belong, [position][step pair] in its warp's A tiles (rows) and B tiles (columns).
+void Lowerer::mma_emulated_share(const MatrixUnit& unit, const std::vector<std::vector<int>>& a,
+                                 const std::vector<std::vector<int>>& b, int scratch, int64_t tile_words) {
+  Expr lane = expr_mod(local_id_, unit.lanes);
+  Expr warp_base = expr_mul(expr_div(local_id_, unit.lanes), tile_words);
+  const int64_t pairs = unit.k / 2;
+  auto share = [&](const std::vector<std::vector<int>>& frags, const FactorLayout& f, int64_t extent, int64_t first) {
+    for (size_t i = 0; i < frags.size(); ++i)
+      for (size_t w = 0; w < frags[i].size(); ++w) {
+        Expr p = expr_add(lane_expr(f.lane_position, lane), first + static_cast<int64_t>(i) * extent + f.position[w]);
+        Expr q = expr_add(lane_expr(f.lane_pair, lane), f.pair[w]);
+        local_store(scratch, expr_add(warp_base, expr_add(expr_mul(p, pairs), q)), frags[i][w]);
+      }
+  };
+  share(a, unit.a, unit.m, 0);
+  share(b, unit.b, unit.n, static_cast<int64_t>(a.size()) * unit.m);
+  barrier();
+}
+
+// Second step, what the instruction computes: the accumulator at (row, column) adds
+// A[row][s] * B[s][column] over the unit's k steps, from the shared tiles (`a_first`, `b_first`:
+// the fragments' first positions there).
+void Lowerer::mma_emulated(const MatrixUnit& unit, int64_t a_first, int64_t b_first, const std::vector<int>& acc, int scratch,
+                           int64_t tile_words) {
+  Expr lane = expr_mod(local_id_, unit.lanes);
+  Expr warp_base = expr_mul(expr_div(local_id_, unit.lanes), tile_words);
+  const int64_t pairs = unit.k / 2;
+  auto value_at = [&](const Expr& position, int64_t s) {
+    int w = local_load(scratch, expr_add(warp_base, expr_add(expr_mul(position, pairs), s / 2)), {}, true);
+    int bits = s % 2 ? emit(Inst{IOp::Alu, DType::UInt32, Op::And, {w, emit(u32_const(0xffff0000), true)}}, true)
+                     : emit(Inst{IOp::Alu, DType::UInt32, Op::Shl, {w, emit(u32_const(16), true)}}, true);
     return emit(Inst{IOp::Alu, DType::Float32, Op::Bitcast, {bits}}, true);
   };
-  for (int64_t h = 0; h < 2; ++h)
-    for (int64_t j = 0; j < 2; ++j) {
+  for (int i = 0; i < unit.c.rows; ++i)
+    for (int j = 0; j < unit.c.cols; ++j) {
+      Expr row = expr_add(lane_expr(unit.c.lane_row, lane), a_first + i * unit.c.row_step);
+      Expr col = expr_add(lane_expr(unit.c.lane_col, lane), b_first + j * unit.c.col_step);
       int sum = -1;
       for (int64_t s = 0; s < unit.k; ++s) {
-        int x = half_of(expr_add(expr_mul(g, 4), s % 8 / 2), a_slot + h + 2 * (s / 8), s % 2);
-        int y = half_of(expr_add(expr_mul(expr_add(expr_mul(t, 2), j), 4), s % 8 / 2), b_slot + s / 8, s % 2);
-        int prod = emit(Inst{IOp::Alu, DType::Float32, Op::Mul, {x, y}}, false);
+        int prod = emit(Inst{IOp::Alu, DType::Float32, Op::Mul, {value_at(row, s), value_at(col, s)}}, false);
         sum = sum < 0 ? prod : emit(Inst{IOp::Alu, DType::Float32, Op::Add, {sum, prod}}, false);
       }
-      emit(Inst{IOp::AccUpdate, DType::Float32, Op::Add, {acc[static_cast<size_t>(h * 2 + j)], sum}}, false);
+      emit(Inst{IOp::AccUpdate, DType::Float32, Op::Add, {acc[static_cast<size_t>(i * unit.c.cols + j)], sum}}, false);
     }
 }
 

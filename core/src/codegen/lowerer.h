@@ -120,8 +120,10 @@ class Lowerer {
   struct MmaStage;
   std::vector<int> load_stage(Node* r, const MmaStage& st, const Expr& chunk_start, int64_t chunk);
   void store_stage(const MmaStage& st, const std::vector<int>& values, int64_t chunk);
-  void mma_emulated(const MatrixUnit& unit, int64_t a_slot, int64_t b_slot, const std::vector<int>& acc, int scratch,
-                    int64_t slots);
+  void mma_emulated_share(const MatrixUnit& unit, const std::vector<std::vector<int>>& a, const std::vector<std::vector<int>>& b,
+                          int scratch, int64_t tile_words);
+  void mma_emulated(const MatrixUnit& unit, int64_t a_first, int64_t b_first, const std::vector<int>& acc, int scratch,
+                    int64_t tile_words);
   std::map<std::string, std::pair<int64_t, int64_t>> mma_register_;  // output context key -> its register along rows, columns
   std::vector<Expr> split_reduce_index(Node* r, const Expr& k);
   int define_local(DType dtype, int64_t elements);

@@ -129,7 +129,7 @@ Lowered lower_cached(const Outputs& outs, const std::function<Buffer*(Node*)>& i
   f.signature += "|" + std::to_string(device.parallel_all_outer_loops) + "/" + std::to_string(device.max_local_size) + "/" +
                  std::to_string(device.local_memory_bytes) + "/" + std::to_string(device.compute_units) + "/" + std::to_string(device.vector_floats);
   for (const MatrixUnit& u : device.matrix_units)
-    f.signature += "/mma" + std::to_string(u.m) + "x" + std::to_string(u.n) + "x" + std::to_string(u.k) + dtype_name(u.input) + (u.native ? "" : "e");
+    f.signature += "/" + u.instruction + dtype_name(u.input) + (u.native ? "" : "e");
   Lowered out;
   {
     std::lock_guard<std::mutex> lock(lowering_mu());

@@ -317,7 +317,8 @@ std::string render_c_family(const Kernel& k, const CDialect& d) {
         break;
       }
       case IOp::Mma:
-        out << indent() << d.mma(in.dtype, {a.begin(), a.begin() + 4}, {a.begin() + 4, a.begin() + 8}, {a.begin() + 8, a.end()}) << "\n";
+        out << indent() << d.mma(in.dtype, {a.begin(), a.begin() + in.ivalue}, {a.begin() + in.ivalue, a.begin() + in.ivalue + in.extent},
+                                 {a.begin() + in.ivalue + in.extent, a.end()}) << "\n";
         break;
       case IOp::Store: {
         std::string ptr = memory(in) + "[" + render_expr(in.index, k.var_names) + "]";

@@ -123,6 +123,7 @@ std::string OpenCLDialect::vector_store(DType dtype, const std::string& base, co
 std::string OpenCLDialect::mma(DType input, const std::vector<std::string>& acc, const std::vector<std::string>& a,
                                const std::vector<std::string>& b) const {
   check(input == DType::BFloat16 || input == DType::Float16, "OpenCL renderer: matrix units take bfloat16 or float16 inputs");
+  check(acc.size() == 4 && a.size() == 4 && b.size() == 2, "OpenCL renderer: the matrix unit is mma.sync.m16n8k16 (4, 4 and 2 registers)");
   const std::string type = input == DType::BFloat16 ? "bf16" : "f16";
   // D and C are the same registers: outputs %0-%3, and the accumulators again as inputs %10-%13.
   std::string s = "__asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32." + type + "." + type +
