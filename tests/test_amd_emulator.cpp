@@ -1,7 +1,7 @@
 // The AMD emulator instruction by instruction: short sequences assembled with llvm's assembler
 // into real gfx942 code objects, with the expected results worked out from the ISA's
 // definitions (carries, shifts that mask their amount, signed 24-bit multiplies, SDWA selects,
-// EXEC-masked lanes, NaN and signed-zero rules, denormal modes, the division macro).
+// EXEC-masked lanes, NaN and signed-zero rules, denormal modes, the division macro, MFMA).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -189,6 +189,52 @@ TEST(AmdEmulator, DivisionMacroIsCorrectlyRounded) {
     float q = value(x) / value(y);
     return std::isnan(q) ? bits(q) | 0x00400000u : bits(q);
   }, ".amdhsa_float_denorm_mode_32 3");
+}
+
+// v_mfma_f32_16x16x16_bf16 against the CDNA3 ISA's dense layouts, restated here: lane i + 16q
+// holds A row i (B column i) at steps 4q..4q + 3, two per register with the lower step in the
+// low half, and C/D column i at rows 4q..4q + 3. A = (v1, v2), B = (v2, v3) (copied to aligned
+// pairs), C = lane + {0, 1, 2, 4};
+// C and D in VGPRs, then in AGPRs (ACC_CD). Small-integer bf16 values make every sum exact.
+TEST(AmdEmulator, MfmaComputesTheTileProductOfItsLanesFragments) {
+  NEED_TOOLS();
+  std::mt19937 rng(5);
+  auto bf16_int = [&] { return static_cast<uint32_t>(bits(static_cast<float>(static_cast<int>(rng() % 9) - 4)) >> 16); };
+  std::vector<uint32_t> v1(64), v2(64), v3(64);
+  for (auto* v : {&v1, &v2, &v3})
+    for (auto& w : *v) w = bf16_int() | bf16_int() << 16;
+  auto half = [](uint32_t w, int h) { return value((h ? w >> 16 : w & 0xffff) << 16); };
+  const std::vector<uint32_t>* a_regs[2] = {&v1, &v2};
+  const std::vector<uint32_t>* b_regs[2] = {&v2, &v3};
+  auto A = [&](int row, int k) { return half((*a_regs[k % 4 / 2])[row + 16 * (k / 4)], k % 2); };
+  auto B = [&](int k, int col) { return half((*b_regs[k % 4 / 2])[col + 16 * (k / 4)], k % 2); };
+  const float c_add[4] = {0, 1, 2, 4};
+  const std::string c_setup = "v_mov_b32 v16, v1\nv_mov_b32 v17, v2\nv_mov_b32 v18, v2\nv_mov_b32 v19, v3\nv_cvt_f32_u32 v12, v0\nv_add_f32 v13, 1.0, v12\nv_add_f32 v14, 2.0, v12\nv_add_f32 v15, 4.0, v12\n";
+  for (bool agprs : {false, true})
+    for (int r = 0; r < 4; ++r) {
+      AsmKernel k;
+      const std::string reg = std::to_string(r);
+      if (agprs)
+        k.body = c_setup + "v_accvgpr_write_b32 a0, v12\nv_accvgpr_write_b32 a1, v13\nv_accvgpr_write_b32 a2, v14\nv_accvgpr_write_b32 a3, v15\n"
+                 "v_mfma_f32_16x16x16_bf16 a[0:3], v[16:17], v[18:19], a[0:3]\ns_nop 7\ns_nop 7\ns_nop 2\nv_accvgpr_read_b32 v4, a" + reg;
+      else
+        k.body = c_setup + "v_mfma_f32_16x16x16_bf16 v[8:11], v[16:17], v[18:19], v[12:15]\ns_nop 7\ns_nop 7\ns_nop 2\nv_mov_b32 v4, v" +
+                 std::to_string(8 + r);
+      auto run = asm_test::run(k, rows(v1, v2, v3));
+      ASSERT_TRUE(run.fault.empty()) << run.fault;
+      for (int l = 0; l < 64; ++l) {
+        const int row = 4 * (l / 16) + r, col = l % 16;
+        // C's register r of the lane holding (row, col): that lane is l itself.
+        float want = static_cast<float>(l) + c_add[r];
+        for (int kk = 0; kk < 16; ++kk) want += A(row, kk) * B(kk, col);
+        ASSERT_EQ(value(run.out[l]), want) << (agprs ? "AGPRs" : "VGPRs") << ", register " << r << ", lane " << l;
+      }
+    }
+  AsmKernel broadcast;
+  broadcast.body = c_setup + "v_mfma_f32_16x16x16_bf16 v[8:11], v[16:17], v[18:19], v[12:15] blgp:1\nv_mov_b32 v4, v8";
+  auto run = asm_test::run(broadcast, rows(v1, v2, v3));
+  EXPECT_NE(run.fault.find("v_mfma_f32_16x16x16_bf16"), std::string::npos) << run.fault;
+  EXPECT_NE(run.fault.find("BLGP"), std::string::npos) << run.fault;
 }
 
 }  // namespace

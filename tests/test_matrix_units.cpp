@@ -5,6 +5,7 @@
 // exchanged through local memory) checks the layout, the packed staging and the epilogue
 // against float64. Devices without a unit skip these.
 #include "codegen/lower.h"
+#include "codegen/lowering_cache.h"
 #include "codegen/opt.h"
 #include "lathe/device.h"
 #include "lathe/render_opencl.h"
@@ -12,7 +13,9 @@
 #include "schedule/schedule.h"
 #include "test_util.h"
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 namespace lathe::test {
 namespace {
@@ -142,6 +145,43 @@ TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
       expect_unit_used(l.lk.kernel, info);
       EXPECT_TRUE(near(l.run(), want, dot_tol(64)));
     }
+}
+
+// Three matmuls of one structure in one kernel (as the scheduler joins weight gradients): each
+// output's reduction runs after the previous one, and their stages reuse the same local arrays
+// instead of adding up past the device's local memory.
+TEST_P(MatrixUnits, OutputsOfOneKernelShareTheirStages) {
+  if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
+  std::vector<ref::Array> xs, ws;
+  std::vector<Tensor> ys;
+  for (int i = 0; i < 3; ++i) {
+    xs.push_back(bf16_values(ref::random({64, 64}, rng)));
+    ws.push_back(bf16_values(ref::random({64, 64}, rng)));
+    ys.push_back(product(ref::tensor(xs.back(), DType::BFloat16).realize(), ref::tensor(ws.back(), DType::BFloat16).realize()));
+  }
+  std::vector<ScheduleItem> items = create_schedule({ys[0].node().get(), ys[1].node().get(), ys[2].node().get()});
+  ASSERT_EQ(items.size(), 3u);
+  std::set<Node*> selves;
+  Outputs outs;
+  for (auto& it : items) selves.insert(it.node), outs.push_back({it.value, it.output.get()});
+  auto input_of = [&](Node* n) -> Buffer* { return selves.count(n) ? nullptr : n->buffer.get(); };
+  for (const DeviceInfo& info : units_to_test()) {
+    SCOPED_TRACE(info.matrix_units[0].instruction);
+    Opts opts = heuristic_opts(items[0].value, input_of, info);
+    LoweredKernel one = lower_kernel(outs[0].first, outs[0].second, input_of, apply_opts(opts, items[0].value, info));
+    LoweredKernel three = lower_kernel(outs, input_of, apply_opts(opts, items[0].value, info));
+    EXPECT_EQ(count(three.kernel, IOp::DefineLocal), count(one.kernel, IOp::DefineLocal)) << kernel_ir_text(three.kernel);
+    auto program = device()->compile(three.kernel);
+    std::vector<void*> handles;
+    for (Buffer* b : three.params) handles.push_back(b->handle());
+    program->run(handles, true);
+    for (size_t o = 0; o < 3; ++o) {
+      const size_t i = static_cast<size_t>(std::find_if(ys.begin(), ys.end(), [&](const Tensor& y) { return y.node().get() == items[o].node; }) - ys.begin());
+      std::vector<float> got(64 * 64);
+      outs[o].second->copy_out(got.data());
+      EXPECT_TRUE(near(got, ref::matmul(xs[i], ws[i]), dot_tol(64))) << "output " << o;
+    }
+  }
 }
 
 // The unit's preconditions, checked before lowering; float32 factors never take the unit.

@@ -81,13 +81,25 @@ std::vector<Expr> Lowerer::split_reduce_index(Node* r, const Expr& k) {
 }
 
 int Lowerer::define_local(DType dtype, int64_t elements) {
+  // An array an earlier reduction of this kernel is done with, when one is large enough: the
+  // outputs of a multi-output kernel run one after another, and their stages would otherwise
+  // add up past the device's local memory.
+  for (size_t i = 0; i < free_locals_.size(); ++i)
+    if (local_dtypes_[static_cast<size_t>(free_locals_[i].first)] == dtype && free_locals_[i].second >= elements) {
+      const int array = free_locals_[i].first;
+      free_locals_.erase(free_locals_.begin() + static_cast<std::ptrdiff_t>(i));
+      return array;
+    }
   Inst in{IOp::DefineLocal, dtype};
   in.buffer = static_cast<int>(local_dtypes_.size());
   in.extent = elements;
   local_dtypes_.push_back(dtype);
+  local_extents_.push_back(elements);
   emit(in, false);
   return in.buffer;
 }
+
+void Lowerer::release_local(int array) { free_locals_.push_back({array, local_extents_[static_cast<size_t>(array)]}); }
 
 int Lowerer::local_load(int array, const Expr& index, std::vector<IndexBound> valid, bool cse) {
   Inst ld{IOp::Load, local_dtypes_[array]};
@@ -296,6 +308,7 @@ bool Lowerer::reduce_staged(Node* r, Accs& accs, const LoweringOptions& opt, con
   close_range();
   barrier();
   close_range();
+  for (auto& st : stages) release_local(st.array);  // the loop's last barrier follows its last read
   return true;
 }
 

@@ -233,6 +233,9 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   for (size_t s = 0; s < stages.size(); ++s) store_stage(stages[s], next[s], chunk);
   barrier();
   close_range();
+  // Every read of the stages and the scratch came before the loop's last barrier.
+  for (auto& st : stages) release_local(st.array);
+  if (scratch >= 0) release_local(scratch);
   return true;
 }
 

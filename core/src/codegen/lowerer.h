@@ -127,6 +127,9 @@ class Lowerer {
   std::map<std::string, std::pair<int64_t, int64_t>> mma_register_;  // output context key -> its register along rows, columns
   std::vector<Expr> split_reduce_index(Node* r, const Expr& k);
   int define_local(DType dtype, int64_t elements);
+  // `array` may be handed out again by define_local: every access to it so far is followed by
+  // a barrier all of the group passes.
+  void release_local(int array);
   int local_load(int array, const Expr& index, std::vector<IndexBound> valid, bool cse);
   void local_store(int array, const Expr& index, int value, std::vector<IndexBound> valid = {});
   void barrier();
@@ -154,6 +157,8 @@ class Lowerer {
   std::vector<Expr> local_pos_;  // per output axis, the work-item's (warp's) position in its group
   std::vector<int64_t> frag_;    // per output axis, a matrix unit's fragment extent (1 without one)
   std::vector<DType> local_dtypes_;
+  std::vector<int64_t> local_extents_;
+  std::vector<std::pair<int, int64_t>> free_locals_;  // arrays a finished staged reduction left, with their extents
 };
 
 }  // namespace lathe

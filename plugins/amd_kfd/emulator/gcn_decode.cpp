@@ -142,9 +142,10 @@ void decode_vop3p(Inst& in, uint32_t w0, uint32_t w1) {
   in.dst = vgpr(w0 & 0xff);
   in.neg = (w1 >> 29) & 7;
   if (in.name.find("mfma") != std::string_view::npos) {
-    // Matrix instructions: ACC_CD puts C and D in AGPRs, ACC (bits 59-60) A and B. (Their
-    // broadcast controls, CBSZ/ABID/BLGP, are not decoded: no executor runs them yet.)
+    // Matrix instructions: ACC_CD puts C and D in AGPRs, ACC (bits 59-60) A and B; CBSZ, ABID
+    // (bits 8-14) and BLGP (61-63) broadcast operands between lanes.
     in.neg = 0;
+    in.broadcast = ((w0 >> 8) & 0x7f) != 0 || ((w1 >> 29) & 7) != 0;
     if ((w0 >> 15) & 1) {
       in.dst.index += reg::kAgprBase;
       if (in.src[2].is_vector()) in.src[2].index += reg::kAgprBase;

@@ -54,6 +54,7 @@ struct Inst {
   int32_t offset = 0;   // SOPK/SOPP simm16, SMEM/FLAT byte offset, DS offset0
   uint8_t offset1 = 0;  // DS offset1
   bool dpp = false;     // a DPP word followed (not executed: refused with the opcode's name)
+  bool broadcast = false;  // MFMA: CBSZ, ABID or BLGP set (operand broadcasts, refused when executed)
   // Filled when the program is bound: the executor and, for branches, the target's index.
   Handler exec = nullptr;
   uint32_t target = 0;

@@ -31,6 +31,7 @@ const OpTable& op_table() {
     add_compare_ops(t);
     add_memory_ops(t);
     add_packed_ops(t);
+    add_matrix_ops(t);
     return t;
   }();
   return table;

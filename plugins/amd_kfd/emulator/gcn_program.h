@@ -28,6 +28,7 @@ void add_vector_float_ops(OpTable& ops);
 void add_compare_ops(OpTable& ops);
 void add_memory_ops(OpTable& ops);
 void add_packed_ops(OpTable& ops);
+void add_matrix_ops(OpTable& ops);
 const OpTable& op_table();
 
 // Every mnemonic that has an executor, sorted (for the documentation's list and tests).
