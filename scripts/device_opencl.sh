@@ -11,7 +11,9 @@
 #   scripts/device_opencl.sh mlperf SECS [cold|warm] [notorch]
 #                                         the `gpu` mini-MLPerf preset on opencl (cold: empty kernel
 #                                         cache first), then PyTorch's reference
-#   scripts/device_opencl.sh profile      kernel times of one step of the `gpu` preset, largest first
+#   scripts/device_opencl.sh profile [PRESET SEQ BATCH PRECISION]
+#                                         kernel times of one step of the `gpu` preset (or of a real-size
+#                                         Llama on synthetic tokens), largest first
 #   scripts/device_opencl.sh summary      a short table of whatever of the above ran (from $OUT)
 #   scripts/device_opencl.sh mma          the matrix-unit tests on NVIDIA's platform, and bf16 matmuls beside PyTorch
 #   scripts/device_opencl.sh llama PRESET SEQ BATCH PRECISION STEPS SECS [torch]
@@ -91,9 +93,17 @@ case "${1:-}" in
   profile)
     # LATHE_DEBUG=1 times every kernel; the kernels between the step 1 and step 2 log lines
     # are step 2, compiled already (stdout line-buffered so both streams interleave in order).
-    LATHE_DEBUG=1 timeout 300 stdbuf -oL "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
-      --set checkpoint.dir="$build/run_profile" --set train.steps=5 --set log.every=1 --set eval.batches=1 \
-      --set log.plot=false > "$out/profile_raw.txt" 2>&1 || true
+    if [ -n "${2:-}" ]; then  # a real-size Llama: PRESET SEQ BATCH PRECISION
+      rm -rf "$build/run_profile"
+      LATHE_DEBUG=1 timeout 500 stdbuf -oL "$lathe" train --set model.preset="$2" --set data.source=synthetic --set data.synthetic_vocab=128256 \
+        --set train.seq_len="$3" --set train.batch_size="$4" --set train.precision="$5" --set train.steps=3 --set backend.name=opencl \
+        --set log.every=1 --set eval.every=0 --set eval.batches=1 --set checkpoint.export_hf=false --set log.plot=false \
+        --set checkpoint.dir="$build/run_profile" > "$out/profile_raw.txt" 2>&1 || true
+    else
+      LATHE_DEBUG=1 timeout 300 stdbuf -oL "$lathe" train apps/configs/mini_mlperf_gpu.toml --set data.path="$root/.device/tinyshakespeare.txt" \
+        --set checkpoint.dir="$build/run_profile" --set train.steps=5 --set log.every=1 --set eval.batches=1 \
+        --set log.plot=false > "$out/profile_raw.txt" 2>&1 || true
+    fi
     python3 - "$out/profile_raw.txt" <<'PY' | tee "$out/profile.txt"
 import re, sys, collections
 per, inside = collections.defaultdict(lambda: [0, 0.0]), False

@@ -147,6 +147,24 @@ TEST_P(MatrixUnits, HeuristicsPickTheUnitForBf16MatmulsWithEpilogues) {
     }
 }
 
+// A sum of matmuls (an input's gradient through the q, k and v projections) takes the unit for
+// each in turn, into the same fragments.
+TEST_P(MatrixUnits, SumsOfMatmulsAccumulateEachOnTheUnit) {
+  if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
+  ref::Array x1 = bf16_values(ref::random({64, 128}, rng)), w1 = bf16_values(ref::random({128, 64}, rng));
+  ref::Array x2 = bf16_values(ref::random({64, 64}, rng)), w2 = bf16_values(ref::random({64, 64}, rng));
+  Tensor y = product(ref::tensor(x1, DType::BFloat16).realize(), ref::tensor(w1, DType::BFloat16).realize()) +
+             product(ref::tensor(x2, DType::BFloat16).realize(), ref::tensor(w2, DType::BFloat16).realize());
+  ref::Array want = ref::binary(ref::matmul(x1, w1), ref::matmul(x2, w2), [](double a, double b) { return a + b; });
+  for (const DeviceInfo& info : units_to_test()) {
+    SCOPED_TRACE(info.matrix_units[0].instruction);
+    Lowered l = lowered(y, info);
+    expect_unit_used(l.lk.kernel, info);
+    if (info.matrix_units[0].native) EXPECT_EQ(count(l.lk.kernel, IOp::Mma) % 2, 0) << "both reductions on the unit";
+    EXPECT_TRUE(near(l.run(), want, dot_tol(192)));
+  }
+}
+
 // Three matmuls of one structure in one kernel (as the scheduler joins weight gradients): each
 // output's reduction runs after the previous one, and their stages reuse the same local arrays
 // instead of adding up past the device's local memory.

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <numeric>
 
+#include <spdlog/spdlog.h>
+
 #include "codegen/kernel_profile.h"
 #include "codegen/lowerer.h"
+#include "base/debug.h"
 #include "codegen/opt.h"
+#include "lathe/runtime.h"
 
 namespace lathe {
 namespace {
@@ -309,9 +313,15 @@ Opts work_group_opts(Node* value, const InputOf& input_of, const DeviceInfo& dev
   auto [n, m] = matmul_axes(p, reuse);
   bool nested = false;
   for (Node* r : p.reduces) nested |= computes_reduction(r->src[0].get(), input_of);
-  if (n >= 0 && !dev.matrix_units.empty() && p.reduces.size() == 1 &&
-      matrix_unit_reduction(p.reduces[0], dev.matrix_units[0].input) && matrix_unit_tile(a, S, n, m, length, dev))
-    return a.list();
+  if (n >= 0 && !dev.matrix_units.empty()) {
+    // A sum of matmuls (an input's gradient through several projections) runs each on the unit
+    // in turn, into the same fragments.
+    bool exact = true;
+    for (Node* r : p.reduces) exact &= matrix_unit_reduction(r, dev.matrix_units[0].input);
+    const char* why = !exact ? "a factor is not an exact 16-bit value" : !matrix_unit_tile(a, S, n, m, length, dev) ? "no tile fits its shape" : nullptr;
+    if (!why) return a.list();
+    if (debug_level() >= 2) debug_log().info("matmul of shape {} ({} reduction(s)) not on the matrix unit: {}", to_string(S), p.reduces.size(), why);
+  }
   if (n >= 0) {
     if (staged_tile(a, S, n, m, length, nested, dev)) return a.list();
     a.upcast.assign(S.size(), 1);  // no tile fits: reduce in groups of lanes like any reduction
