@@ -165,6 +165,43 @@ TEST_P(MatrixUnits, SumsOfMatmulsAccumulateEachOnTheUnit) {
   }
 }
 
+// A float32 factor beside an exact one (a one-hot embedding and its gradient) is staged as three
+// bfloat16 parts whose sum is the value: the lookup returns the table's rows exactly, and the
+// gradient sums to float32 accuracy.
+TEST_P(MatrixUnits, FloatFactorsBesideExactOnesAreSplitIntoThreeParts) {
+  if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
+  const int64_t tokens = 64, vocab = 128, dim = 64;
+  ref::Array table = ref::random({vocab, dim}, rng), grad = ref::random({tokens, dim}, rng);
+  ref::Array hot{{tokens, vocab}, std::vector<double>(static_cast<size_t>(tokens * vocab), 0.0)};
+  std::vector<int> ids(static_cast<size_t>(tokens));
+  for (int64_t t = 0; t < tokens; ++t) {
+    ids[static_cast<size_t>(t)] = static_cast<int>(rng() % vocab);
+    hot.v[static_cast<size_t>(t * vocab + ids[static_cast<size_t>(t)])] = 1.0;
+  }
+  // The one-hot as the model builds it: a bool compare, cast to float32 and stored.
+  Tensor hot_bool = ref::tensor(hot).realize().gt(Tensor::full({1}, 0.5, DType::Float32, device()));
+  Tensor hot_f32 = hot_bool.cast(DType::Float32).realize();
+  Tensor lookup = (hot_f32.unsqueeze(-1) * ref::tensor(table).realize().unsqueeze(0)).sum({1});
+  Tensor hot_t = hot_f32.transpose(0, 1);
+  Tensor table_grad = (hot_t.unsqueeze(-1) * ref::tensor(grad).realize().unsqueeze(0)).sum({1});
+  ref::Array hot_tv{{vocab, tokens}, std::vector<double>(static_cast<size_t>(vocab * tokens))};
+  for (int64_t v = 0; v < vocab; ++v)
+    for (int64_t t = 0; t < tokens; ++t) hot_tv.v[static_cast<size_t>(v * tokens + t)] = hot.v[static_cast<size_t>(t * vocab + v)];
+  for (const DeviceInfo& info : units_to_test()) {
+    SCOPED_TRACE(info.matrix_units[0].instruction);
+    Lowered l = lowered(lookup, info);
+    expect_unit_used(l.lk.kernel, info);
+    std::vector<float> rows = l.run();
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t d = 0; d < dim; ++d)
+        ASSERT_EQ(rows[static_cast<size_t>(t * dim + d)], static_cast<float>(table.v[static_cast<size_t>(ids[static_cast<size_t>(t)] * dim + d)]))
+            << "token " << t << ", element " << d;
+    Lowered g = lowered(table_grad, info);
+    expect_unit_used(g.lk.kernel, info);
+    EXPECT_TRUE(near(g.run(), ref::matmul(hot_tv, grad), Tol{1e-5, 1e-6}));
+  }
+}
+
 // Three matmuls of one structure in one kernel (as the scheduler joins weight gradients): each
 // output's reduction runs after the previous one, and their stages reuse the same local arrays
 // instead of adding up past the device's local memory.

@@ -239,7 +239,8 @@ constexpr Tile kTiles[] = {{16, 8, 4, 8}, {16, 16, 4, 4}, {8, 8, 4, 4}, {8, 8, 2
 constexpr Tile kNestedTile = {16, 4, 4, 16};
 
 // A bf16 matmul on the matrix unit: the largest tile with enough groups whose staged chunk fits.
-bool matrix_unit_tile(Actions& a, const Shape& S, int n, int m, int64_t length, const DeviceInfo& dev) {
+// `parts`: 3 when a factor is staged as three bfloat16 parts (counted for both factors: an upper bound).
+bool matrix_unit_tile(Actions& a, const Shape& S, int n, int m, int64_t length, int parts, const DeviceInfo& dev) {
   const MatrixUnit& u = dev.matrix_units[0];
   for (MmaTile t : kMmaTiles) {
     const int64_t Tr = t.warps_rows * t.frags_rows * u.m, Tc = t.warps_cols * t.frags_cols * u.n;
@@ -248,7 +249,7 @@ bool matrix_unit_tile(Actions& a, const Shape& S, int n, int m, int64_t length, 
     if (numel(S) / (Tr * Tc) < dev.compute_units && t.warps_rows * t.frags_rows > 1) continue;  // too few groups
     int64_t chunk = 0;
     for (int64_t c : kMmaChunks)
-      if (!chunk && length % c == 0 && mma_stage_bytes(Tr, c) + mma_stage_bytes(Tc, c) <= dev.local_memory_bytes) chunk = c;
+      if (!chunk && length % c == 0 && parts * (mma_stage_bytes(Tr, c) + mma_stage_bytes(Tc, c)) <= dev.local_memory_bytes) chunk = c;
     if (!chunk) continue;
     a.local.assign(S.size(), 1);
     a.local[m] = t.warps_rows, a.local[n] = t.warps_cols;
@@ -316,9 +317,12 @@ Opts work_group_opts(Node* value, const InputOf& input_of, const DeviceInfo& dev
   if (n >= 0 && !dev.matrix_units.empty()) {
     // A sum of matmuls (an input's gradient through several projections) runs each on the unit
     // in turn, into the same fragments.
-    bool exact = true;
-    for (Node* r : p.reduces) exact &= matrix_unit_reduction(r, dev.matrix_units[0].input);
-    const char* why = !exact ? "a factor is not an exact 16-bit value" : !matrix_unit_tile(a, S, n, m, length, dev) ? "no tile fits its shape" : nullptr;
+    int parts = 1;  // the most staged parts of any reduction (0: one cannot take the unit)
+    for (Node* r : p.reduces) {
+      const int rp = matrix_unit_parts(r, dev.matrix_units[0].input);
+      parts = rp && parts ? std::max(parts, rp) : 0;
+    }
+    const char* why = !parts ? "neither factor is an exact 16-bit value" : !matrix_unit_tile(a, S, n, m, length, parts, dev) ? "no tile fits its shape" : nullptr;
     if (!why) return a.list();
     if (debug_level() >= 2) debug_log().info("matmul of shape {} ({} reduction(s)) not on the matrix unit: {}", to_string(S), p.reduces.size(), why);
   }

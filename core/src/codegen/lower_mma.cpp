@@ -18,10 +18,11 @@ bool is_mma_axis(const LoweringOptions& opt, size_t d) {
   return opt.matrix_unit && (static_cast<int>(d) == opt.mma_rows || static_cast<int>(d) == opt.mma_cols);
 }
 
-// A float32 value that is exactly a `dtype` value: a cast from it, seen through movement ops.
+// A float32 value that is exactly a `dtype` value: a cast from it (or from bool or uint8,
+// whose values every 16-bit float holds), seen through movement ops.
 bool exact_in(Node* n, DType dtype) {
   while (is_movement(n->op)) n = n->src[0].get();
-  return n->op == Op::Cast && n->cast_from == dtype;
+  return n->op == Op::Cast && (n->cast_from == dtype || n->cast_from == DType::Bool || n->cast_from == DType::UInt8);
 }
 
 // A lane-dependent fragment coordinate as an index expression.
@@ -38,10 +39,18 @@ Inst u32_const(int64_t v) {
 
 }  // namespace
 
-bool matrix_unit_reduction(Node* r, DType input) {
+int mma_parts(Node* factor, DType input) {
+  if (exact_in(factor, input)) return 1;
+  // Any float32 is the exact sum of three bfloat16 values (8 significant bits each, truncated
+  // in turn); a product with an exact factor stays exact, part by part.
+  return factor->dtype == DType::Float32 && input == DType::BFloat16 ? 3 : 0;
+}
+
+int matrix_unit_parts(Node* r, DType input) {
   Node* product = r->src[0].get();
-  return r->op == Op::Reduce && r->reduce_op == Op::Add && product->op == Op::Mul && product->dtype == DType::Float32 &&
-         exact_in(product->src[0].get(), input) && exact_in(product->src[1].get(), input);
+  if (r->op != Op::Reduce || r->reduce_op != Op::Add || product->op != Op::Mul || product->dtype != DType::Float32) return 0;
+  const int parts = mma_parts(product->src[0].get(), input) * mma_parts(product->src[1].get(), input);
+  return parts == 1 || parts == 3 ? parts : 0;  // both split (nine products) stays on the float path
 }
 
 // Word rows padded so that a warp's fragment loads fall in 32 banks: stride % 32 == 4 along the
@@ -81,7 +90,8 @@ struct Lowerer::MmaStage {
   bool along_k = false;
   int64_t stride = 1;
   int64_t width = 4;   // words a work-item copies at a time (4: 16-byte local stores)
-  int array = -1;
+  int parts = 1;       // 1: exact 16-bit values; 3: a float32 factor staged as three bfloat16 parts
+  std::vector<int> arrays;  // one per part
 };
 
 namespace {
@@ -121,16 +131,34 @@ std::vector<int> Lowerer::load_stage(Node* r, const MmaStage& st, const Expr& ch
 
 void Lowerer::store_stage(const MmaStage& st, const std::vector<int>& values, int64_t chunk) {
   const int64_t pairs = chunk / 2, group = k_.local_size;
+  const int high_half = emit(u32_const(0xffff0000), true);
+  // A value's parts as bits with zero low halves: an exact 16-bit float in float32 is its own
+  // part; a split one is truncated to its high half, and the remainder (exact) split again.
+  auto parts_of = [&](int value) {
+    std::vector<int> parts;
+    int rest = value;
+    for (int part = 0; part < st.parts; ++part) {
+      int bits = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {rest}}, false);
+      if (st.parts > 1) bits = emit(Inst{IOp::Alu, DType::UInt32, Op::And, {bits, high_half}}, false);
+      parts.push_back(bits);
+      if (part + 1 < st.parts) {
+        int taken = emit(Inst{IOp::Alu, DType::Float32, Op::Bitcast, {bits}}, false);
+        rest = emit(Inst{IOp::Alu, DType::Float32, Op::Add, {rest, emit(Inst{IOp::Alu, DType::Float32, Op::Neg, {taken}}, false)}}, false);
+      }
+    }
+    return parts;
+  };
   for (size_t v = 0; v < values.size(); v += 2) {
     const int64_t round = static_cast<int64_t>(v / 2) / st.width, w = static_cast<int64_t>(v / 2) % st.width;
     auto [kp, p] = copy_slot(st.along_k, st.width, st.tile, local_id_, round, group, pairs);
-    // An exact 16-bit float in float32 has zeros in its low 16 bits: its bits are the high half.
-    int low = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {values[v]}}, false);
-    int high = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {values[v + 1]}}, false);
-    low = emit(Inst{IOp::Alu, DType::UInt32, Op::Shr, {low, emit(u32_const(16), true)}}, false);
-    high = emit(Inst{IOp::Alu, DType::UInt32, Op::And, {high, emit(u32_const(0xffff0000), true)}}, false);
+    std::vector<int> lows = parts_of(values[v]), highs = parts_of(values[v + 1]);
     Expr at = st.along_k ? expr_add(expr_add(expr_mul(p, st.stride), kp), w) : expr_add(expr_add(expr_mul(kp, st.stride), p), w);
-    local_store(st.array, at, emit(Inst{IOp::Alu, DType::UInt32, Op::Or, {low, high}}, false));
+    for (int part = 0; part < st.parts; ++part) {
+      int low = emit(Inst{IOp::Alu, DType::UInt32, Op::Shr, {lows[static_cast<size_t>(part)], emit(u32_const(16), true)}}, false);
+      int high = st.parts > 1 ? highs[static_cast<size_t>(part)]
+                              : emit(Inst{IOp::Alu, DType::UInt32, Op::And, {highs[static_cast<size_t>(part)], high_half}}, false);
+      local_store(st.arrays[static_cast<size_t>(part)], at, emit(Inst{IOp::Alu, DType::UInt32, Op::Or, {low, high}}, false));
+    }
   }
 }
 
@@ -142,7 +170,7 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
     if (debug_level() >= 2) debug_log().info("{}: reduction of {} steps not on the matrix unit: {}", k_.name, n, why);
     return false;
   };
-  if (!matrix_unit_reduction(r, unit.input)) return refuse("its factors are not exact 16-bit values");
+  if (!matrix_unit_parts(r, unit.input)) return refuse("neither factor is an exact 16-bit value");
   if (chunk % unit.k || n % chunk) return refuse("pass length or unit shape");
   Node* product = r->src[0].get();
   const size_t rows = static_cast<size_t>(opt.mma_rows), cols = static_cast<size_t>(opt.mma_cols);
@@ -151,6 +179,7 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   std::vector<MmaStage> stages;
   for (auto& src : product->src) {
     MmaStage st{src.get(), probe_operand(r, src.get(), {opt.mma_rows, opt.mma_cols})};
+    st.parts = mma_parts(src.get(), unit.input);
     if (!st.use.ok || st.use.axes.size() != 1) return refuse("a factor does not run along exactly one tile axis");
     st.axis = st.use.axes[0];
     const size_t d = static_cast<size_t>(st.axis);
@@ -179,9 +208,10 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   }
   if (std::count(acc_at.begin(), acc_at.end(), -1)) return refuse("a fragment register has no accumulator");
 
-  for (auto& st : stages) st.array = define_local(DType::UInt32, st.along_k ? st.tile * st.stride : chunk / 2 * st.stride);
+  for (auto& st : stages)
+    for (int part = 0; part < st.parts; ++part) st.arrays.push_back(define_local(DType::UInt32, st.along_k ? st.tile * st.stride : chunk / 2 * st.stride));
   // The emulated unit exchanges fragments through local memory: each warp's A and B tiles.
-  const int64_t tile_words = (frag_rows * unit.m + frag_cols * unit.n) * (unit.k / 2);
+  const int64_t tile_words = (frag_rows * unit.m * stages[0].parts + frag_cols * unit.n * stages[1].parts) * (unit.k / 2);
   const int scratch = unit.native ? -1 : define_local(DType::UInt32, group / unit.lanes * tile_words);
   // The first chunk is staged before the loop; each pass then loads the next one into registers
   // (the chunk after the last wraps to the first, a harmless extra read), multiplies the staged
@@ -200,21 +230,31 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   Expr lane = expr_mod(local_id_, unit.lanes);
   Expr pass_pair = expr_mul(expr_var(kv, 0, chunk / unit.k - 1), unit.k / 2);
   // Register w of a fragment: the word at the layout's position and step pair.
-  auto word = [&](const MmaStage& st, const FactorLayout& f, int64_t frag, int64_t frag_extent, size_t w) {
+  auto word = [&](const MmaStage& st, int part, const FactorLayout& f, int64_t frag, int64_t frag_extent, size_t w) {
     const size_t d = static_cast<size_t>(st.axis);
     Expr p = expr_add(expr_add(expr_mul(local_pos_[d], up[d] * frag_extent), frag * frag_extent + f.position[w]), lane_expr(f.lane_position, lane));
     Expr k = expr_add(expr_add(pass_pair, f.pair[w]), lane_expr(f.lane_pair, lane));
-    return local_load(st.array, st.along_k ? expr_add(expr_mul(p, st.stride), k) : expr_add(expr_mul(k, st.stride), p), {}, true);
+    return local_load(st.arrays[static_cast<size_t>(part)], st.along_k ? expr_add(expr_mul(p, st.stride), k) : expr_add(expr_mul(k, st.stride), p), {},
+                      true);
   };
-  std::vector<std::vector<int>> a(static_cast<size_t>(frag_rows)), b(static_cast<size_t>(frag_cols));
-  for (int64_t i = 0; i < frag_rows; ++i)
-    for (size_t w = 0; w < unit.a.position.size(); ++w) a[static_cast<size_t>(i)].push_back(word(stages[0], unit.a, i, unit.m, w));
-  for (int64_t j = 0; j < frag_cols; ++j)
-    for (size_t w = 0; w < unit.b.position.size(); ++w) b[static_cast<size_t>(j)].push_back(word(stages[1], unit.b, j, unit.n, w));
-  if (!unit.native) mma_emulated_share(unit, a, b, scratch, tile_words);
-  for (int64_t i = 0; i < frag_rows; ++i)
+  // Fragments of each part: A's (part, row fragment) in a, B's (part, column fragment) in b.
+  std::vector<std::vector<int>> a, b;
+  for (int part = 0; part < stages[0].parts; ++part)
+    for (int64_t i = 0; i < frag_rows; ++i) {
+      a.emplace_back();
+      for (size_t w = 0; w < unit.a.position.size(); ++w) a.back().push_back(word(stages[0], part, unit.a, i, unit.m, w));
+    }
+  for (int part = 0; part < stages[1].parts; ++part)
     for (int64_t j = 0; j < frag_cols; ++j) {
-      std::vector<int> acc(acc_at.begin() + (i * frag_cols + j) * regs, acc_at.begin() + (i * frag_cols + j + 1) * regs);
+      b.emplace_back();
+      for (size_t w = 0; w < unit.b.position.size(); ++w) b.back().push_back(word(stages[1], part, unit.b, j, unit.n, w));
+    }
+  if (!unit.native) mma_emulated_share(unit, a, b, scratch, tile_words);
+  const int64_t a_frags = static_cast<int64_t>(a.size()), b_frags = static_cast<int64_t>(b.size());
+  for (int64_t i = 0; i < a_frags; ++i)
+    for (int64_t j = 0; j < b_frags; ++j) {
+      const int64_t at = (i % frag_rows * frag_cols + j % frag_cols) * regs;
+      std::vector<int> acc(acc_at.begin() + at, acc_at.begin() + at + regs);
       if (unit.native) {
         // Sources: the accumulators, then A's and B's registers (ivalue and extent count them).
         Inst mma{IOp::Mma, unit.input, Op::Add, acc};
@@ -224,7 +264,7 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
         mma.extent = unit.a.words();
         emit(mma, false);
       } else {
-        mma_emulated(unit, i * unit.m, frag_rows * unit.m + j * unit.n, acc, scratch, tile_words);
+        mma_emulated(unit, i * unit.m, a_frags * unit.m + j * unit.n, acc, scratch, tile_words);
       }
     }
   if (!unit.native) barrier();
@@ -234,7 +274,8 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   barrier();
   close_range();
   // Every read of the stages and the scratch came before the loop's last barrier.
-  for (auto& st : stages) release_local(st.array);
+  for (auto& st : stages)
+    for (int array : st.arrays) release_local(array);
   if (scratch >= 0) release_local(scratch);
   return true;
 }

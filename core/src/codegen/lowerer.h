@@ -20,9 +20,10 @@ Inst make_const(DType dtype, double value);
 Inst make_const_acc(DType dtype, double init);  // a DefineAcc with its initial value
 constexpr int32_t kNegInfKey = static_cast<int32_t>(0x807fffffu);  // max_key(-inf)
 double reduce_identity(Op reduce_op, DType dtype);
-// Whether a matrix unit of `input` can compute reduction r: a sum of products of two float32
-// factors that are exactly `input` values (casts from it).
-bool matrix_unit_reduction(Node* r, DType input);
+// How a matrix unit of `input` computes reduction r, a sum of products of two float32 factors:
+// 1 when both are exactly `input` values (casts from it), 3 when one is and the other is split
+// into three bfloat16 parts (float32 accuracy), 0 when it cannot.
+int matrix_unit_parts(Node* r, DType input);
 // Local memory that reduce_mma stages for a factor over `tile` positions and `chunk` steps (the
 // larger of its two layouts).
 int64_t mma_stage_bytes(int64_t tile, int64_t chunk);
