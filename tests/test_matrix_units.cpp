@@ -239,7 +239,7 @@ TEST_P(MatrixUnits, OutputsOfOneKernelShareTheirStages) {
   }
 }
 
-// The unit's preconditions, checked before lowering; float32 factors never take the unit.
+// The unit's preconditions, checked before lowering; two float32 factors (neither exact) never take the unit.
 TEST_P(MatrixUnits, PreconditionsAreChecked) {
   if (!has_units()) GTEST_SKIP() << "no matrix unit (LATHE_OPENCL_MATRIX_UNITS=emulate gives PoCL one)";
   EXPECT_NE(error_of([&] { apply_opts(*parse_opts("mma(0,1) stage(32)"), 2, true, true, {}); }).find("no matrix unit"),
