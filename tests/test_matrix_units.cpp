@@ -1,9 +1,9 @@
-// Matrix units (MatrixUnit in device.h): matmuls of bfloat16 factors computed by warps of
-// mma.sync fragments. A device with a native unit (NVIDIA through OpenCL) runs the
-// instruction; on PoCL the ctest entry matrix_units_emulated sets
-// LATHE_OPENCL_MATRIX_UNITS=emulate, and the lowerer's emulated unit (the same fragment layout
-// exchanged through local memory) checks the layout, the packed staging and the epilogue
-// against float64. Devices without a unit skip these.
+// Matrix units (lathe/matrix_unit.h): matmuls of bfloat16 factors computed by warps of
+// fragments. A device with a native unit (NVIDIA through OpenCL, MFMA on the AMD emulator) runs
+// the instruction; on PoCL the ctest entry matrix_units_emulated sets
+// LATHE_OPENCL_MATRIX_UNITS=emulate, and the lowerer's emulated unit (every known layout,
+// exchanged through local memory) checks the staging, the packing, the accumulator placement
+// and the epilogues against float64. Devices without a unit skip these.
 #include "codegen/lower.h"
 #include "codegen/lowering_cache.h"
 #include "codegen/opt.h"
