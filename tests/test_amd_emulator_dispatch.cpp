@@ -57,24 +57,25 @@ TEST(AmdEmulatorDispatch, LdsOutsideTheGroupsAllocationReadsZeroAndDropsWrites) 
   for (uint32_t l = 0; l < 64; ++l) EXPECT_EQ(r.out[l], l < 32 ? 1000 + l : 0u) << "lane " << l;
 }
 
+// Whether the dispatch of `body` faulted with a message naming every one of `parts`.
+::testing::AssertionResult faults_naming(const std::string& body, const std::vector<std::string>& parts) {
+  AsmKernel k;
+  k.body = body;
+  const std::string fault = asm_test::run(k, iota_rows(64)).fault;
+  for (const std::string& part : parts)
+    if (fault.find(part) == std::string::npos) return ::testing::AssertionFailure() << "'" << part << "' not in: " << fault;
+  return ::testing::AssertionSuccess();
+}
+
 TEST(AmdEmulatorDispatch, AccessOutsideEveryAllocationIsAPageFault) {
   NEED_TOOLS();
-  AsmKernel k;
-  k.body = "v_mov_b32 v10, 0x1000\nv_mov_b32 v11, 0\nglobal_load_dword v4, v[10:11], off\ns_waitcnt vmcnt(0)";
-  auto r = asm_test::run(k, iota_rows(64));
-  EXPECT_NE(r.fault.find("global_load_dword"), std::string::npos) << r.fault;
-  EXPECT_NE(r.fault.find("0x1000"), std::string::npos) << r.fault;
-  EXPECT_NE(r.fault.find("page fault"), std::string::npos) << r.fault;
-  EXPECT_NE(r.fault.find("kernel k"), std::string::npos) << r.fault;
+  EXPECT_TRUE(faults_naming("v_mov_b32 v10, 0x1000\nv_mov_b32 v11, 0\nglobal_load_dword v4, v[10:11], off\ns_waitcnt vmcnt(0)",
+                            {"global_load_dword", "0x1000", "page fault", "kernel k"}));
 }
 
 TEST(AmdEmulatorDispatch, AnInstructionItDoesNotCoverStopsTheDispatchWithItsName) {
   NEED_TOOLS();
-  AsmKernel k;
-  k.body = "v_sad_u8 v4, v1, v2, v3";
-  auto r = asm_test::run(k, iota_rows(64));
-  EXPECT_NE(r.fault.find("does not cover v_sad_u8"), std::string::npos) << r.fault;
-  EXPECT_NE(r.fault.find("VOP3 opcode 0x1d9"), std::string::npos) << r.fault;
+  EXPECT_TRUE(faults_naming("v_sad_u8 v4, v1, v2, v3", {"does not cover v_sad_u8", "VOP3 opcode 0x1d9"}));
 }
 
 // compute_pgm_rsrc2 bits 1-5: USER_SGPR_COUNT.

@@ -5,9 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/debug.h"
 #include "codegen/kernel_profile.h"
 #include "codegen/lowerer.h"
-#include "base/debug.h"
 #include "codegen/opt.h"
 #include "lathe/runtime.h"
 

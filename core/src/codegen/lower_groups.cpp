@@ -84,12 +84,13 @@ int Lowerer::define_local(DType dtype, int64_t elements) {
   // An array an earlier reduction of this kernel is done with, when one is large enough: the
   // outputs of a multi-output kernel run one after another, and their stages would otherwise
   // add up past the device's local memory.
-  for (size_t i = 0; i < free_locals_.size(); ++i)
-    if (local_dtypes_[static_cast<size_t>(free_locals_[i].first)] == dtype && free_locals_[i].second >= elements) {
-      const int array = free_locals_[i].first;
+  for (size_t i = 0; i < free_locals_.size(); ++i) {
+    const int array = free_locals_[i];
+    if (local_dtypes_[static_cast<size_t>(array)] == dtype && local_extents_[static_cast<size_t>(array)] >= elements) {
       free_locals_.erase(free_locals_.begin() + static_cast<std::ptrdiff_t>(i));
       return array;
     }
+  }
   Inst in{IOp::DefineLocal, dtype};
   in.buffer = static_cast<int>(local_dtypes_.size());
   in.extent = elements;
@@ -99,7 +100,7 @@ int Lowerer::define_local(DType dtype, int64_t elements) {
   return in.buffer;
 }
 
-void Lowerer::release_local(int array) { free_locals_.push_back({array, local_extents_[static_cast<size_t>(array)]}); }
+void Lowerer::release_local(int array) { free_locals_.push_back(array); }
 
 int Lowerer::local_load(int array, const Expr& index, std::vector<IndexBound> valid, bool cse) {
   Inst ld{IOp::Load, local_dtypes_[array]};

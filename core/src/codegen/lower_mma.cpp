@@ -37,14 +37,14 @@ Inst u32_const(int64_t v) {
   return c;
 }
 
-}  // namespace
-
 int mma_parts(Node* factor, DType input) {
   if (exact_in(factor, input)) return 1;
   // Any float32 is the exact sum of three bfloat16 values (8 significant bits each, truncated
   // in turn); a product with an exact factor stays exact, part by part.
   return factor->dtype == DType::Float32 && input == DType::BFloat16 ? 3 : 0;
 }
+
+}  // namespace
 
 int matrix_unit_parts(Node* r, DType input) {
   Node* product = r->src[0].get();
@@ -139,7 +139,7 @@ void Lowerer::store_stage(const MmaStage& st, const std::vector<int>& values, in
     int rest = value;
     for (int part = 0; part < st.parts; ++part) {
       int bits = emit(Inst{IOp::Alu, DType::UInt32, Op::Bitcast, {rest}}, false);
-      if (st.parts > 1) bits = emit(Inst{IOp::Alu, DType::UInt32, Op::And, {bits, high_half}}, false);
+      bits = emit(Inst{IOp::Alu, DType::UInt32, Op::And, {bits, high_half}}, false);
       parts.push_back(bits);
       if (part + 1 < st.parts) {
         int taken = emit(Inst{IOp::Alu, DType::Float32, Op::Bitcast, {bits}}, false);
@@ -155,8 +155,7 @@ void Lowerer::store_stage(const MmaStage& st, const std::vector<int>& values, in
     Expr at = st.along_k ? expr_add(expr_add(expr_mul(p, st.stride), kp), w) : expr_add(expr_add(expr_mul(kp, st.stride), p), w);
     for (int part = 0; part < st.parts; ++part) {
       int low = emit(Inst{IOp::Alu, DType::UInt32, Op::Shr, {lows[static_cast<size_t>(part)], emit(u32_const(16), true)}}, false);
-      int high = st.parts > 1 ? highs[static_cast<size_t>(part)]
-                              : emit(Inst{IOp::Alu, DType::UInt32, Op::And, {highs[static_cast<size_t>(part)], high_half}}, false);
+      int high = highs[static_cast<size_t>(part)];
       local_store(st.arrays[static_cast<size_t>(part)], at, emit(Inst{IOp::Alu, DType::UInt32, Op::Or, {low, high}}, false));
     }
   }
@@ -194,7 +193,7 @@ bool Lowerer::reduce_mma(Node* r, Accs& accs, const LoweringOptions& opt, const 
   if (stages[0].axis == stages[1].axis) return refuse("both factors run along the same axis");
   if (stages[0].axis != opt.mma_rows) std::swap(stages[0], stages[1]);  // A (rows) first, then B
   // Each accumulator's place in its warp's fragments: (fragment along rows, along columns) and
-  // which of the fragment's four registers.
+  // which of the fragment's registers.
   const int64_t frag_rows = up[rows], frag_cols = up[cols], regs = unit.c.registers();
   std::vector<int> acc_at(static_cast<size_t>(frag_rows * frag_cols * regs), -1);
   for (auto& [acc, ctx] : accs) {

@@ -159,7 +159,7 @@ class Lowerer {
   std::vector<int64_t> frag_;    // per output axis, a matrix unit's fragment extent (1 without one)
   std::vector<DType> local_dtypes_;
   std::vector<int64_t> local_extents_;
-  std::vector<std::pair<int, int64_t>> free_locals_;  // arrays a finished staged reduction left, with their extents
+  std::vector<int> free_locals_;  // arrays a finished staged reduction left
 };
 
 }  // namespace lathe
