@@ -17,7 +17,8 @@
 #   scripts/device_opencl.sh summary      a short table of whatever of the above ran (from $OUT)
 #   scripts/device_opencl.sh mma          the matrix-unit tests on NVIDIA's platform, and bf16 matmuls beside PyTorch
 #   scripts/device_opencl.sh llama PRESET SEQ BATCH PRECISION STEPS SECS [torch]
-#                                         a real-size Llama on opencl (synthetic tokens), then PyTorch's (ref_llama_scale.py)
+#                                         a real-size Llama on opencl (synthetic tokens), then PyTorch's (ref_llama_scale.py);
+#                                         LLAMA_SETS="--set train.recompute=true" adds keys
 #   scripts/device_opencl.sh exec CMD...  any command with the environment above (lathe=$build/bin)
 #   scripts/device_opencl.sh all SECS     build, conformance, bench, mlperf cold then warm, summary
 # DEVICE_SRC=dir DEVICE_BUILD=build-x run any of these on another source tree (an older commit
@@ -163,7 +164,7 @@ PY
     timeout "$secs" "$lathe" train --set model.preset="$preset" --set data.source=synthetic --set data.synthetic_vocab=128256 \
       --set train.seq_len="$seq" --set train.batch_size="$batch" --set train.precision="$precision" --set train.steps="$steps" \
       --set backend.name=opencl --set log.every=1 --set eval.every=0 --set eval.batches=1 --set checkpoint.export_hf=false \
-      --set log.plot=false --set checkpoint.dir="$build/run_llama" 2>&1 | grep -v MLLOG | tee "$out/llama_${preset}_${seq}x${batch}_$precision.txt" | \
+      --set log.plot=false --set checkpoint.dir="$build/run_llama" ${LLAMA_SETS:-} 2>&1 | grep -v MLLOG | tee "$out/llama_${preset}_${seq}x${batch}_$precision.txt" | \
       grep -E "step +[0-9]+/|first step|memory|rror" || true
     if [ "${8:-}" = "torch" ]; then
       python3 .device/ref_llama_scale.py "$preset" "$seq" "$batch" "$precision" 8 2>&1 | tail -1 | tee "$out/torch_${preset}_${seq}x${batch}_$precision.txt"

@@ -28,6 +28,7 @@ struct TrainConfig {
   // [train]
   int steps = 300, batch_size = 16, seq_len = 64, grad_accum = 1;
   std::string precision = "fp32";
+  bool recompute = false;
   int seed = 1337;
   // [optimizer]
   std::string optimizer = "adamw";

@@ -83,6 +83,7 @@ TrainResult train(const TrainConfig& c) {
     model.set_compute_dtype(DType::BFloat16);
   }
   if (c.state_dtype == "bf16") require_bf16("optimizer.state_dtype");
+  model.set_recompute(c.recompute);
   std::vector<Tensor> params;
   std::vector<bool> decay;
   for (auto& [name, p] : model.parameters()) {

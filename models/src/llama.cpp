@@ -1,6 +1,7 @@
 #include "lathe/models/llama.h"
 
 #include <cmath>
+#include <optional>
 #include "lathe/backends.h"
 #include "lathe/ops/attention.h"
 #include "lathe/ops/nn.h"
@@ -73,6 +74,8 @@ Tensor LlamaModel::forward(const Tensor& tokens) const {
   Tensor x = ops::embedding(tokens, p("model.embed_tokens.weight"));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     std::string pre = "model.layers." + std::to_string(l) + ".";
+    std::optional<RecomputeRegion> region;
+    if (recompute_) region.emplace();
     // Cast once for the projections that share an input (one copy stored, not one each).
     Tensor n = ops::rms_norm(x, p(pre + "input_layernorm.weight"), c.rms_norm_eps).cast(compute_dtype_);
     Tensor q = project(n, pre + "self_attn.q_proj.weight").reshape({b, t, h, hd}).transpose(1, 2);

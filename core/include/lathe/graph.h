@@ -49,12 +49,32 @@ struct Node {
   // Cast: its source's dtype, kept after realization releases the sources (a float32 copy of
   // bfloat16 values is still known to hold exact 16-bit values).
   DType cast_from = DType::Float32;
+  // The activation-recomputation region it was built in (0: none; see RecomputeRegion).
+  uint32_t recompute_region = 0;
+  bool recomputed = false;  // a copy the backward pass builds of such a node
   // Whether gradients can flow through this node: some source tracks, or a tensor that
   // requires grad owns it. Autograd never walks into nodes that do not track.
   bool tracks_grad = false;
+  // A backward pass has built its gradients through this node: its history is let go once it
+  // is realized (as in PyTorch without retain_graph), and a later backward through it is refused.
+  bool backward_done = false;
   // Set once the node's value lives in device memory; the scheduler then reads it instead of
   // recomputing. Sources are kept so that autograd still sees the graph.
   std::shared_ptr<Buffer> buffer;
+};
+
+// While one is alive, the nodes this thread builds form a fresh recomputation region: the
+// backward pass builds them again from the region's inputs (nodes from outside it) instead of
+// reading the forward's values, which then need not be kept until the backward runs.
+class RecomputeRegion {
+ public:
+  RecomputeRegion();
+  ~RecomputeRegion();
+  RecomputeRegion(const RecomputeRegion&) = delete;
+  RecomputeRegion& operator=(const RecomputeRegion&) = delete;
+
+ private:
+  uint32_t outer_;
 };
 
 // Builders validate their arguments and throw lathe::Error naming the op and the shapes.

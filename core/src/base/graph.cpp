@@ -1,6 +1,8 @@
 // Graph nodes: construction, shape rules of each op, and their names.
 #include "lathe/graph.h"
 
+#include <atomic>
+
 #include <algorithm>
 #include <functional>
 #include <unordered_set>
@@ -24,6 +26,9 @@ bool is_movement(Op op) { return op >= Op::Reshape && op <= Op::Flip; }
 
 namespace {
 
+thread_local uint32_t current_region = 0;
+std::atomic<uint32_t> next_region{1};
+
 NodeRef make(Op op, DType dtype, Shape shape, std::vector<NodeRef> src, std::vector<int64_t> arg = {}) {
   auto n = std::make_shared<Node>();
   n->op = op;
@@ -33,6 +38,7 @@ NodeRef make(Op op, DType dtype, Shape shape, std::vector<NodeRef> src, std::vec
   for (auto& s : src) n->tracks_grad |= s->tracks_grad;
   n->src = std::move(src);
   n->arg = std::move(arg);
+  n->recompute_region = current_region;
   return n;
 }
 
@@ -41,6 +47,9 @@ void check_same_device(const NodeRef& a, const NodeRef& b, const char* op) {
 }
 
 }  // namespace
+
+RecomputeRegion::RecomputeRegion() : outer_(current_region) { current_region = next_region++; }
+RecomputeRegion::~RecomputeRegion() { current_region = outer_; }
 
 NodeRef node_const(double value, DType dtype, const Shape& shape, Device* device) {
   auto n = make(Op::Const, dtype, shape, {});

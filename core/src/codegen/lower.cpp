@@ -149,13 +149,16 @@ LoweredKernel Lowerer::run(const LoweringOptions& opt) {
           if (full(o)) store(o, ctxs[c], lowered[c][o]);
     }
     // Outputs of another shape (a row kernel's statistics, matmuls before a reshape), stored
-    // where the first value reads them: each once.
+    // where the values of the kernel's shape read them (two epilogues may each read one of two
+    // matmuls): each once.
     for (size_t o = 1; o < values.size(); ++o) {
       if (full(o)) continue;
       std::vector<std::pair<Node*, Ctx>> reads;
       std::map<std::pair<Node*, std::string>, bool> seen;
-      for (auto& ctx : spread_rows_ ? std::vector<Ctx>{ctxs[0]} : ctxs) collect_reads(value_, ctx, input_of_, reads, seen, values[o]);
-      check(!reads.empty(), [&] { return "lowering: a kernel stores a value of another shape that its first value does not read (" + to_string(values[o]->shape) + " beside " + to_string(S) + ", " + op_name(values[o]->op) + ")"; });
+      for (size_t f = 0; f < values.size(); ++f)
+        if (full(f))
+          for (auto& ctx : spread_rows_ ? std::vector<Ctx>{ctxs[0]} : ctxs) collect_reads(values[f], ctx, input_of_, reads, seen, values[o]);
+      check(!reads.empty(), [&] { return "lowering: a kernel stores a value of another shape that none of its values of shape " + to_string(S) + " reads (" + to_string(values[o]->shape) + ", " + op_name(values[o]->op) + ")"; });
       for (auto& [n, ctx] : reads) {
         check(ctx.valid.empty() && !ctx.never, "lowering: a value stored beside the first is read under padding");
         store(o, ctx, lower(n, ctx));

@@ -1,4 +1,5 @@
 // Reverse-mode autograd over the graph: a gradient rule per differentiable primitive.
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <unordered_map>
@@ -93,6 +94,8 @@ std::vector<Node*> tracking_order(Node* root, std::unordered_map<Node*, NodeRef>
       const NodeRef& ref = n->src[i++];
       Node* s = ref.get();
       if (s->tracks_grad && seen.insert(s).second) {
+        check(!s->backward_done, "backward(): part of this loss's graph went through an earlier backward() and was let go; "
+                                 "compute that part again for this loss");
         refs[s] = ref;
         stack.push_back({s, 0});
       }
@@ -102,6 +105,19 @@ std::vector<Node*> tracking_order(Node* root, std::unordered_map<Node*, NodeRef>
     }
   }
   return order;
+}
+
+// n built again from its recomputation region's inputs: the same op on copies of its sources
+// from the same region (memoized), the nodes outside the region as they are.
+NodeRef recomputed(const NodeRef& n, std::unordered_map<Node*, NodeRef>& copies) {
+  auto it = copies.find(n.get());
+  if (it != copies.end()) return it->second;
+  auto copy = std::make_shared<Node>(*n);
+  copy->buffer = nullptr;
+  copy->recomputed = true;
+  for (auto& s : copy->src)
+    if (s->recompute_region == n->recompute_region && !s->buffer) s = recomputed(s, copies);
+  return copies[n.get()] = copy;
 }
 
 }  // namespace
@@ -129,13 +145,15 @@ void Tensor::backward() {
   }
   check(leads.count(root) > 0, "backward(): no tensor this loss depends on requires grad");
 
-  std::unordered_map<Node*, NodeRef> grads;
+  std::unordered_map<Node*, NodeRef> grads, copies;
   grads[root] = node_const(1.0, root->dtype, root->shape, root->device);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* n = *it;
     auto g = grads.find(n);
     if (g == grads.end() || n->op == Op::Assign || n->op == Op::Detach) continue;
-    std::vector<NodeRef> gs = rule(refs.at(n), g->second);
+    // Inside a recomputation region the rule reads copies, which the backward computes again.
+    const NodeRef& self = refs.at(n);
+    std::vector<NodeRef> gs = rule(n->recompute_region && !n->buffer ? recomputed(self, copies) : self, g->second);
     for (size_t i = 0; i < n->src.size(); ++i) {
       Node* s = n->src[i].get();
       if (!gs[i] || !leads.count(s)) continue;
@@ -165,9 +183,21 @@ void Tensor::backward() {
   // is computed first (keeping only the activations the backward graph reads), then, as in
   // PyTorch without retain_graph, the forward graph is let go.
   grads.clear();
+  copies.clear();
   refs.clear();
+  // The forward graph lets its history go once computed, as in PyTorch without retain_graph:
+  // the memory planner then releases every forward value the backward graph does not read
+  // (with train.recompute, all but each recomputed layer's input).
+  for (Node* n : order)
+    if (!targets.count(n)) {
+      n->backward_done = true;
+      if (n->buffer) n->src.clear();
+    }
   lathe::realize({*this});
-  if (!targets.count(root)) root->src.clear();
+  // Last registered first: parameters are registered in forward order, so each layer's weight
+  // gradients are computed as soon as the backward reaches it, not all at the end (which would
+  // keep every layer's activations and output gradients alive until then).
+  std::reverse(to_realize.begin(), to_realize.end());
   lathe::realize(to_realize);
 }
 

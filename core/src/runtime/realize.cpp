@@ -204,11 +204,14 @@ void realize_nodes(const std::vector<Node*>& roots) {
       for (size_t j = i; j < items.size() && first[j] == i; ++j)
         for (Buffer* b : release[j]) b->release_memory();
     }
+    if (debug_level() >= 3)  // a memory trace: what each item leaves allocated
+      debug_log().info("after item {}: {:.1f} MiB live{} ({})", i, static_cast<double>(runtime_stats().bytes_live) / (1 << 20),
+                       item.node->recomputed ? ", recomputed" : "", describe(item));
   }
   for (auto& item : items) {
     item.node->buffer = item.output;
     // History that autograd can never use would only keep buffers alive.
-    if (!item.node->tracks_grad || item.node->op == Op::Assign) item.node->src.clear();
+    if (!item.node->tracks_grad || item.node->backward_done || item.node->op == Op::Assign) item.node->src.clear();
   }
 }
 

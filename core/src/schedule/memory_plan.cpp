@@ -34,9 +34,11 @@ std::vector<std::vector<Buffer*>> plan_releases(const std::vector<ScheduleItem>&
   }
   std::unordered_map<Node*, size_t> item_of;
   for (size_t i = 0; i < items.size(); ++i) item_of[items[i].node] = i;
-  // After the realize an item that does not track gradients (or is an ASSIGN) drops its
-  // sources; every other node keeps them.
-  auto keeps_sources = [&](Node* n) { return !(item_of.count(n) && (!n->tracks_grad || n->op == Op::Assign)); };
+  // After the realize an item that does not track gradients, has been through a backward pass,
+  // or is an ASSIGN drops its sources; every other node keeps them.
+  auto keeps_sources = [&](Node* n) {
+    return !(item_of.count(n) && (!n->tracks_grad || n->backward_done || n->op == Op::Assign));
+  };
   // Survivors: the roots, nodes owned from outside this graph (a tensor, a saved activation),
   // ASSIGNs, and whatever a survivor keeps through its sources.
   std::unordered_set<Node*> survives;

@@ -35,6 +35,9 @@ class LlamaModel {
   // in float32) and gives bfloat16; the embedding, norms, residual stream and loss stay float32.
   // Gradients flow back through the casts to the float32 parameters.
   void set_compute_dtype(DType dtype) { compute_dtype_ = dtype; }
+  // Each decoder layer's activations computed again in the backward pass from the layer's
+  // input (RecomputeRegion) rather than kept from the forward: less memory, more compute.
+  void set_recompute(bool on) { recompute_ = on; }
 
   // tokens [B, T] integer ids -> logits [B, T, vocab] float32.
   Tensor forward(const Tensor& tokens) const;
@@ -50,6 +53,7 @@ class LlamaModel {
   LlamaConfig config_;
   Device* device_;
   DType compute_dtype_ = DType::Float32;
+  bool recompute_ = false;
   std::map<std::string, Tensor> params_;
   mutable std::map<int64_t, ops::RopeTables> rope_cache_;
 };
