@@ -164,8 +164,8 @@ PY
     timeout "$secs" "$lathe" train --set model.preset="$preset" --set data.source=synthetic --set data.synthetic_vocab=128256 \
       --set train.seq_len="$seq" --set train.batch_size="$batch" --set train.precision="$precision" --set train.steps="$steps" \
       --set backend.name=opencl --set log.every=1 --set eval.every=0 --set eval.batches=1 --set checkpoint.export_hf=false \
-      --set log.plot=false --set checkpoint.dir="$build/run_llama" ${LLAMA_SETS:-} 2>&1 | grep -v MLLOG | tee "$out/llama_${preset}_${seq}x${batch}_$precision.txt" | \
-      grep -E "step +[0-9]+/|first step|memory|rror" || true
+      --set checkpoint.every=-1 --set log.plot=false --set checkpoint.dir="$build/run_llama" ${LLAMA_SETS:-} 2>&1 | grep -v MLLOG | tee "$out/llama_${preset}_${seq}x${batch}_$precision.txt" | \
+      grep -E "step +[0-9]+/|first step|memory|rror|dry run|parameters|held|peak|fit" || true
     if [ "${8:-}" = "torch" ]; then
       python3 .device/ref_llama_scale.py "$preset" "$seq" "$batch" "$precision" 8 2>&1 | tail -1 | tee "$out/torch_${preset}_${seq}x${batch}_$precision.txt"
     fi

@@ -124,7 +124,7 @@ const std::vector<Key>& schema() {
       key("eval.batches", &C::eval_batches, "validation batches per evaluation", 1, 1e6),
       key("eval.target_loss", &C::target_loss, "stop when the validation loss reaches this (0: never), like MLPerf", 0, 1e6),
       key("checkpoint.dir", &C::out_dir, "run folder: checkpoints, logs, metrics, plot and export"),
-      key("checkpoint.every", &C::checkpoint_every, "write a checkpoint every N steps (0: only at the end)", 0, 1e12),
+      key("checkpoint.every", &C::checkpoint_every, "write a checkpoint every N steps (0: only at the end; -1: never)", -1, 1e12),
       key("checkpoint.keep", &C::keep, "how many recent checkpoints to keep", 1, 1e6),
       key("checkpoint.resume", &C::resume, "auto: continue from the newest complete checkpoint; never: start a new run (refused where checkpoints exist)", 0, 0, {"auto", "never"}),
       key("checkpoint.export_hf", &C::export_hf, "export the final model in Hugging Face layout to <dir>/hf"),

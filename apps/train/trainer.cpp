@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "checkpoint.h"
+#include "dry_run.h"
 #include "lathe/backends.h"
 #include "lathe/models/data.h"
 #include "lathe/models/hf_checkpoint.h"
@@ -66,6 +68,8 @@ double evaluate(StepCapture& forward, const models::TokenSource& data, const Tra
 }  // namespace
 
 TrainResult train(const TrainConfig& c) {
+  std::optional<DryRun> dry;  // from the start: the model's initialization is planned, not run
+  if (c.dry_run) dry.emplace();
   Device* device = get_device(c.backend + ":" + std::to_string(c.device), c.backend_options);
   set_default_device(c.backend + ":" + std::to_string(c.device));
   auto data = make_source(c);
@@ -107,6 +111,11 @@ TrainResult train(const TrainConfig& c) {
     return std::vector<Tensor>{model.loss(b.inputs, b.targets)};
   });
   ops::LrSchedule schedule{c.lr, c.min_lr, c.warmup_steps, c.steps, c.decay};
+
+  if (c.dry_run) {
+    report_dry_run(c, model, train_step, *data, device);
+    return {};
+  }
 
   TrainState state;
   models::SamplerRng train_rng(static_cast<uint64_t>(c.seed) * 2 + 1), val_rng(static_cast<uint64_t>(c.seed) * 2 + 2);
@@ -180,7 +189,8 @@ TrainResult train(const TrainConfig& c) {
     ++window_steps;
     peak_step_bytes = std::max<int64_t>(peak_step_bytes, runtime_stats().bytes_peak);
     if (step == first_step) {
-      log.info("device memory: {:.1f} MiB at the peak of the first step", static_cast<double>(runtime_stats().bytes_peak) / (1 << 20));
+      log.info("device memory: {:.1f} MiB at the peak of the first step; host: {:.1f} MiB resident at the peak so far",
+               static_cast<double>(runtime_stats().bytes_peak) / (1 << 20), static_cast<double>(host_peak_resident_bytes()) / (1 << 20));
       log.info("first step: {:.1f} s, {:.1f} s of it building {} kernels (disk-cache hits included)", seconds_since(step_start),
                runtime_stats().compile_seconds - compile_before.first, runtime_stats().kernels_compiled - compile_before.second);
     }
@@ -204,7 +214,7 @@ TrainResult train(const TrainConfig& c) {
     result = {done, loss, val ? *val : result.final_val_loss, false};
 
     bool reached = val && c.target_loss > 0 && *val <= c.target_loss;
-    if ((c.checkpoint_every > 0 && done % c.checkpoint_every == 0) || last || reached) {
+    if ((c.checkpoint_every > 0 && done % c.checkpoint_every == 0) || (c.checkpoint_every >= 0 && (last || reached))) {
       state = {done, train_rng.state(), val_rng.state(), Tensor::random_state(), elapsed};
       const auto save_start = Clock::now();
       const uint64_t bytes = save_checkpoint(c.out_dir, model, adamw, state, c.keep);
@@ -220,8 +230,9 @@ TrainResult train(const TrainConfig& c) {
       break;
     }
   }
-  log.info("device memory: {:.1f} MiB at the peak of a training step (parameters, optimizer state and the step's buffers)",
-           static_cast<double>(peak_step_bytes) / (1 << 20));
+  log.info("device memory: {:.1f} MiB at the peak of a training step (parameters, optimizer state and the step's buffers); "
+           "host: {:.1f} MiB resident at the peak",
+           static_cast<double>(peak_step_bytes) / (1 << 20), static_cast<double>(host_peak_resident_bytes()) / (1 << 20));
   if (!result.reached_target) run.mllog("run_stop", nullptr, {{"status", c.target_loss > 0 ? "aborted" : "success"}}, "INTERVAL_END");
   if (c.export_hf) {
     std::string hf = (std::filesystem::path(c.out_dir) / "hf").string();

@@ -36,6 +36,7 @@ class Buffer {
   int64_t numel_;
   void* handle_ = nullptr;
   bool released_ = false;
+  bool placeholder_ = false;  // counted but never allocated (DryRun)
 };
 
 }  // namespace lathe

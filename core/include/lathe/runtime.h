@@ -38,6 +38,19 @@ struct RuntimeStats {
 };
 RuntimeStats& runtime_stats();
 
+// While one is alive, realize schedules, lowers and plans memory as usual but compiles,
+// launches, allocates and copies nothing: a buffer's first use counts its bytes and gives a
+// placeholder handle, reads give zeros. The peak it counts is the peak a real run counts
+// (`lathe train --dry-run` predicts a step's memory before, or instead of, running it).
+class DryRun {
+ public:
+  DryRun();
+  ~DryRun();
+  DryRun(const DryRun&) = delete;
+  DryRun& operator=(const DryRun&) = delete;
+};
+bool dry_run_active();
+
 // LATHE_DEBUG level, read once.
 int debug_level();
 

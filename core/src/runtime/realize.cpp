@@ -136,7 +136,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
       auto it = entry.programs.find(device);
       if (it != entry.programs.end()) program_of[i] = it->second;
     }
-    if (!program_of[i]) {
+    if (!program_of[i] && !dry_run_active()) {
       to_compile.push_back({device, &entry.kernel, &entry.key});
       kernel_items.push_back(i);
     }
@@ -195,7 +195,7 @@ void realize_nodes(const std::vector<Node*>& roots) {
                                          " while running on " + device->label() + "; move tensors with to()"; });
         handles.push_back(b->handle());
       }
-      launch_kernel(*program_of[i], kernel, device, handles);
+      if (program_of[i]) launch_kernel(*program_of[i], kernel, device, handles);  // none in a DryRun
       if (recording) {
         RecordedLaunch launch{program_of[i], &kernel, {}};
         for (Buffer* b : lk.params) launch.buffers.push_back(owner.at(b));
