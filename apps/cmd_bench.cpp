@@ -43,6 +43,7 @@ struct Options {
   std::vector<std::string> presets = {"cpu"};
   std::vector<std::string> attention;  // BxHxTxD shapes (none: 16x6x256x64 on GPUs, 2x6x256x64 otherwise)
   std::string python = "python3", torch_device = "cpu", torch_ref, torch_ref_data;
+  std::vector<std::string> llama;  // PRESET,SEQ,BATCH[,PRECISION[,recompute]]
 };
 
 // Best wall time of `repeat` runs after one warm-up run (compilation, first touch).
@@ -272,6 +273,77 @@ void bench_training(const Options& o, Device* device, const std::string& preset)
                kernels * 1e3, std::max(0.0, seconds - kernels) * 1e3, 100 * std::max(0.0, seconds - kernels) / seconds);
 }
 
+// A training step of a real-size Llama preset on random tokens (AdamW, clipping) beside
+// transformers' LlamaForCausalLM of the same sizes (tools/bench_llama_torch.py): tokens/s, model
+// TFLOP/s (6 x parameters x tokens) and peak device memory of each.
+void bench_llama(const Options& o, Device* device, const std::string& spec) {
+  std::vector<std::string> f;
+  for (size_t at = 0; at <= spec.size();) {
+    size_t comma = std::min(spec.find(',', at), spec.size());
+    f.push_back(spec.substr(at, comma - at));
+    at = comma + 1;
+  }
+  auto number = [&](size_t i) {
+    try {
+      return std::stoll(f.at(i));
+    } catch (const std::exception&) {
+      throw Error("lathe bench --llama " + spec + ": field " + std::to_string(i + 1) + " must be a number; the form is PRESET,SEQ,BATCH[,fp32|bf16[,recompute]]");
+    }
+  };
+  check(f.size() >= 3 && f.size() <= 5, "lathe bench --llama " + spec + ": the form is PRESET,SEQ,BATCH[,fp32|bf16[,recompute]]");
+  const int64_t T = number(1), B = number(2);
+  const std::string precision = f.size() > 3 ? f[3] : "fp32";
+  check(precision == "fp32" || precision == "bf16", "lathe bench --llama " + spec + ": precision is fp32 or bf16, not '" + precision + "'");
+  check(f.size() < 5 || f[4] == "recompute", "lathe bench --llama " + spec + ": the fifth field can only be 'recompute'");
+  models::LlamaConfig c = models::llama_preset(f[0]);
+  c.max_position_embeddings = std::max<int64_t>(c.max_position_embeddings, T);
+  models::LlamaModel model(c, device);
+  model.init_random(0);
+  if (precision == "bf16") model.set_compute_dtype(DType::BFloat16);
+  model.set_recompute(f.size() == 5);
+  std::vector<Tensor> params;
+  std::vector<bool> decay;
+  for (auto& [name, p] : model.parameters()) params.push_back(p), decay.push_back(p.ndim() >= 2);
+  ops::AdamW opt(params, {1e-4, 0.9, 0.95, 1e-8, 0.1}, decay);
+  TrainStep train_step(model, params, opt, 1.0);
+  Tensor tokens = Tensor::randint(0, c.vocab_size, {B, T + 1}, DType::Int32, device).realize();
+  runtime_stats().reset_peak();
+  for (int warm = 0; warm < 3; ++warm) train_step.run({tokens}, 1e-4);  // compile, then capture
+  double best = 1e30;
+  for (int i = 0; i < o.repeat; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    train_step.run({tokens}, 1e-4);  // reads the loss: waits for the device
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double tokens_per_s = static_cast<double>(B * T) / best, flops = 6.0 * static_cast<double>(c.parameter_count());
+  const double peak_gib = static_cast<double>(runtime_stats().bytes_peak) / (1 << 30);
+  std::string label = fmt::format("{} seq {} batch {} {}{}", f[0], T, B, precision, f.size() == 5 ? " recompute" : "");
+  fmt::print("llama step, {:<36} {:>9.0f} tokens/s  {:6.1f} TFLOP/s  {:6.1f} GiB peak\n", label, tokens_per_s, tokens_per_s * flops * 1e-12, peak_gib);
+  std::string dir = tools_dir();
+  if (o.python == "none" || dir.empty()) return;
+  nlohmann::json sizes = {{"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size},
+                          {"num_hidden_layers", c.num_hidden_layers}, {"num_attention_heads", c.num_attention_heads},
+                          {"num_key_value_heads", c.num_key_value_heads}, {"head_dim", c.head_dim}, {"rope_theta", c.rope_theta},
+                          {"rms_norm_eps", c.rms_norm_eps}, {"tie_word_embeddings", c.tie_word_embeddings}};
+  std::string text = run_command(fmt::format("'{}' '{}/bench_llama_torch.py' {} {} {} {} {} '{}'", o.python, dir, o.torch_device, o.repeat,
+                                             precision, T, B, sizes.dump()));
+  try {
+    auto j = nlohmann::json::parse(text.substr(text.find('{')));
+    const double torch_peak = j.value("peak_bytes", 0.0) / (1 << 30);
+    if (j.contains("oom")) {
+      fmt::print("  PyTorch {} ran out of device memory ({}, {:.1f} GiB at the peak)\n", j.at("torch").get<std::string>(),
+                 j.at("oom").get<std::string>(), torch_peak);
+      return;
+    }
+    const double torch_tps = static_cast<double>(B * T) / j.at("step_s").get<double>();
+    fmt::print("  PyTorch {} ({}): {:.0f} tokens/s ({:.2f}x), {:.1f} TFLOP/s, {:.1f} GiB peak ({:.2f}x lathe's)\n", j.at("torch").get<std::string>(),
+               precision == "bf16" ? "bf16 autocast" : "fp32", torch_tps, tokens_per_s / torch_tps, torch_tps * flops * 1e-12, torch_peak,
+               torch_peak > 0 ? torch_peak / peak_gib : 0.0);
+  } catch (const std::exception&) {
+    fmt::print("  PyTorch anchor: not available to {} (transformers and torch needed)\n", o.python);
+  }
+}
+
 void bench(const Options& o) {
   Device* device = get_device(o.backend);
   fmt::print("backend {} ({})\n", device->label(), device->info().name);
@@ -282,6 +354,7 @@ void bench(const Options& o) {
     if (p != "cpu" && p != "gpu") throw Error("lathe bench: unknown preset '" + p + "' (known: cpu, gpu, none)");
     bench_training(o, device, p);
   }
+  for (auto& spec : o.llama) bench_llama(o, device, spec);
 }
 
 }  // namespace
@@ -301,6 +374,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--torch-device", o.torch_device, "where PyTorch runs: cpu or cuda")->capture_default_str();
   cmd->add_option("--torch-ref", o.torch_ref, "the mini-MLPerf PyTorch reference script (ref_shakespeare.py) for training-step anchors");
   cmd->add_option("--torch-ref-data", o.torch_ref_data, "tinyshakespeare.txt for the reference script");
+  cmd->add_option("--llama", o.llama,
+                  "PRESET,SEQ,BATCH[,fp32|bf16[,recompute]]: a real-size Llama training step beside transformers' (repeatable)");
   cmd->callback([] { bench(o); });
 }
 
