@@ -11,7 +11,7 @@ packages=(build-essential cmake pkg-config
   libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libopenblas-dev gnuplot-nox python3
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
-  libpcre2-dev libdrm-dev linux-libc-dev clang-19 lld-19 llvm-19 libclang-rt-19-dev)
+  libpcre2-dev zlib1g-dev libdrm-dev linux-libc-dev clang-19 lld-19 llvm-19 libclang-rt-19-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

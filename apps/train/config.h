@@ -22,6 +22,7 @@ struct TrainConfig {
   std::string init = "normal";  // normal (N(0, init_std)) or pytorch (torch.nn module defaults)
   bool tie_embeddings = false;
   // [data]
+  std::string data_format = "auto";
   std::string data_source = "synthetic", data_path;
   double val_fraction = 0.1;
   int synthetic_vocab = 64;

@@ -11,6 +11,7 @@
 #include "lathe/backends.h"
 #include "lathe/models/data.h"
 #include "lathe/models/hf_checkpoint.h"
+#include "lathe/models/megatron.h"
 #include "lathe/ops/optim.h"
 #include "lathe/runtime.h"
 #include "run_folder.h"
@@ -25,6 +26,8 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 std::unique_ptr<models::TokenSource> make_source(const TrainConfig& c) {
   if (c.data_source == "synthetic") return models::synthetic_source(c.synthetic_vocab);
+  const bool idx = c.data_path.size() > 4 && c.data_path.compare(c.data_path.size() - 4, 4, ".idx") == 0;
+  if (c.data_format == "megatron" || idx) return models::megatron_source(c.data_path, c.val_fraction);
   return models::file_source(c.data_path, c.val_fraction);
 }
 
