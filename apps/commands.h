@@ -9,5 +9,6 @@ void add_bench_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 
 }  // namespace lathe::app

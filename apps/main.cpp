@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   lathe::app::add_eval_command(app);
   lathe::app::add_train_command(app);
   lathe::app::add_tokenize_command(app);
+  lathe::app::add_generate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

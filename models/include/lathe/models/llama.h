@@ -11,6 +11,13 @@
 
 namespace lathe::models {
 
+// Keys and values of the positions a generation has seen, per layer ([B, Hkv, S, D], after
+// rotary embedding), for forward() to attend to instead of recomputing them.
+struct KvCache {
+  std::vector<Tensor> keys, values;
+  int64_t length = 0;  // positions held
+};
+
 class LlamaModel {
  public:
   // Parameters are not created until init_random() or load (see hf_checkpoint.h).
@@ -39,8 +46,9 @@ class LlamaModel {
   // input (RecomputeRegion) rather than kept from the forward: less memory, more compute.
   void set_recompute(bool on) { recompute_ = on; }
 
-  // tokens [B, T] integer ids -> logits [B, T, vocab] float32.
-  Tensor forward(const Tensor& tokens) const;
+  // tokens [B, T] integer ids -> logits [B, T, vocab] float32. With a cache, the tokens are the
+  // positions after cache->length: they attend to the cached ones too, and join the cache.
+  Tensor forward(const Tensor& tokens, KvCache* cache = nullptr) const;
   // Mean cross-entropy of forward(inputs) against targets, both [B, T].
   Tensor loss(const Tensor& inputs, const Tensor& targets) const;
 
