@@ -308,13 +308,8 @@ void bench_llama(const Options& o, Device* device, const std::string& spec) {
   TrainStep train_step(model, params, opt, 1.0);
   Tensor tokens = Tensor::randint(0, c.vocab_size, {B, T + 1}, DType::Int32, device).realize();
   runtime_stats().reset_peak();
-  for (int warm = 0; warm < 3; ++warm) train_step.run({tokens}, 1e-4);  // compile, then capture
-  double best = 1e30;
-  for (int i = 0; i < o.repeat; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    train_step.run({tokens}, 1e-4);  // reads the loss: waits for the device
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  for (int warm = 0; warm < 2; ++warm) train_step.run({tokens}, 1e-4);  // compile, then capture
+  const double best = best_seconds(o.repeat, [&] { train_step.run({tokens}, 1e-4); });  // reads the loss: waits for the device
   const double tokens_per_s = static_cast<double>(B * T) / best, flops = 6.0 * static_cast<double>(c.parameter_count());
   const double peak_gib = static_cast<double>(runtime_stats().bytes_peak) / (1 << 30);
   std::string label = fmt::format("{} seq {} batch {} {}{}", f[0], T, B, precision, f.size() == 5 ? " recompute" : "");

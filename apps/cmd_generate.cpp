@@ -37,7 +37,6 @@ void add_generate_command(CLI::App& app) {
     std::optional<models::Tokenizer> tok;
     std::string tok_path = tokenizer.empty() ? (std::filesystem::path(model_dir) / "tokenizer.json").string() : tokenizer;
     if (!tokenizer.empty() || std::filesystem::exists(tok_path)) tok = models::Tokenizer::load(tok_path);
-    check(tok || !prompt_ids.empty() || print_ids, "lathe generate --prompt: no tokenizer (give --tokenizer FILE, or put tokenizer.json in " + model_dir + ")");
     std::vector<int32_t> ids;
     if (!prompt.empty()) {
       check(tok.has_value(), "lathe generate --prompt: no tokenizer (give --tokenizer FILE, or put tokenizer.json in " + model_dir + ")");

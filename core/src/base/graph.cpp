@@ -1,9 +1,8 @@
 // Graph nodes: construction, shape rules of each op, and their names.
 #include "lathe/graph.h"
 
-#include <atomic>
-
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <unordered_set>
 

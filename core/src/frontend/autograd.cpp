@@ -180,14 +180,12 @@ void Tensor::backward() {
   }
   // Only the gradients themselves should own the backward graph while it runs: the memory
   // planner then gives each intermediate's memory back after its last reader. The loss value
-  // is computed first (keeping only the activations the backward graph reads), then, as in
-  // PyTorch without retain_graph, the forward graph is let go.
+  // is computed first, and the forward graph lets its history go once computed, as in PyTorch
+  // without retain_graph: every forward value the backward graph does not read is released
+  // (with train.recompute, all but each recomputed layer's input).
   grads.clear();
   copies.clear();
   refs.clear();
-  // The forward graph lets its history go once computed, as in PyTorch without retain_graph:
-  // the memory planner then releases every forward value the backward graph does not read
-  // (with train.recompute, all but each recomputed layer's input).
   for (Node* n : order)
     if (!targets.count(n)) {
       n->backward_done = true;
