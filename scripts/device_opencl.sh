@@ -42,7 +42,10 @@ case "${1:-}" in
   build)
     mkdir -p "$prefix"
     for f in .device/debs/*.deb; do dpkg -x "$f" "$prefix"; done
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix/usr" \
+    # The prefix holds -dev packages without their runtimes (the machine's own libz and libpcre2 are used):
+    # no pkg-config, whose .pc files there name /usr, and the runtimes named directly.
+    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON \
+      -DZLIB_LIBRARY="$(ls /usr/lib/x86_64-linux-gnu/libz.so.1)" -DZLIB_INCLUDE_DIR="$prefix/usr/include" \
       -DOpenCL_INCLUDE_DIR="$prefix/usr/include" -DOpenCL_LIBRARY="$prefix/usr/lib/x86_64-linux-gnu/libOpenCL.so.1" > "$out/cmake.txt" 2>&1 \
       || { tail -40 "$out/cmake.txt"; exit 1; }
     cmake --build "$build" -j "$(nproc)" > "$out/build.txt" 2>&1 || { grep -E "error|Error" "$out/build.txt" | head -30; exit 1; }
@@ -166,8 +169,14 @@ PY
       --set backend.name=opencl --set log.every=1 --set eval.every=0 --set eval.batches=1 --set checkpoint.export_hf=false \
       --set checkpoint.every=-1 --set log.plot=false --set checkpoint.dir="$build/run_llama" ${LLAMA_SETS:-} 2>&1 | grep -v MLLOG | tee "$out/llama_${preset}_${seq}x${batch}_$precision.txt" | \
       grep -E "step +[0-9]+/|first step|memory|rror|dry run|parameters|held|peak|fit" || true
-    if [ "${8:-}" = "torch" ]; then
-      python3 .device/ref_llama_scale.py "$preset" "$seq" "$batch" "$precision" 8 2>&1 | tail -1 | tee "$out/torch_${preset}_${seq}x${batch}_$precision.txt"
+    if [ "${8:-}" = "torch" ]; then  # the same sizes in transformers (tools/bench_llama_torch.py: best of 3 steps after 3)
+      common='"vocab_size":128256,"num_key_value_heads":8,"rope_theta":500000.0,"rms_norm_eps":1e-5'
+      case "$preset" in
+        llama3.2-1b) sizes="{$common,\"hidden_size\":2048,\"intermediate_size\":8192,\"num_hidden_layers\":16,\"num_attention_heads\":32,\"head_dim\":64,\"tie_word_embeddings\":true}" ;;
+        llama3.1-8b) sizes="{$common,\"hidden_size\":4096,\"intermediate_size\":14336,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"head_dim\":128,\"tie_word_embeddings\":false}" ;;
+        *) echo "llama: no PyTorch sizes for $preset"; exit 2 ;;
+      esac
+      python3 tools/bench_llama_torch.py cuda 3 "$precision" "$seq" "$batch" "$sizes" 2>&1 | tail -1 | tee "$out/torch_${preset}_${seq}x${batch}_$precision.txt"
     fi
     ;;
   exec)

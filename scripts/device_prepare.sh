@@ -8,6 +8,6 @@ mkdir -p .device/debs
 (cd .device/debs && apt-get download -q \
   libboost1.74-dev libboost-filesystem1.74-dev libboost-filesystem1.74.0 libboost-system1.74-dev libboost-system1.74.0 \
   libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libcli11-dev libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev \
-  libgtest-dev googletest ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-c-headers 2>/dev/null)
-cp ../shared/data/tinyshakespeare.txt ../shared/bench/ref_shakespeare.py .device/
+  libgtest-dev googletest ocl-icd-opencl-dev ocl-icd-libopencl1 opencl-c-headers libpcre2-dev zlib1g-dev 2>/dev/null)
+cp ../shared/data/tinyshakespeare.txt ../shared/bench/ref_shakespeare.py ../shared/bench/ref_llama_scale.py .device/
 du -sh .device

@@ -108,6 +108,7 @@ const std::vector<Key>& schema() {
       key("train.grad_accum", &C::grad_accum, "micro-batches per optimizer step", 1, 1e6),
       key("train.precision", &C::precision, "fp32, or bf16 (bfloat16 compute, float32 master weights)", 0, 0, {"fp32", "bf16"}),
       key("train.recompute", &C::recompute, "compute each decoder layer's activations again in the backward pass (less memory, more compute)"),
+      key("train.grad_dtype", &C::grad_dtype, "gradients stored as fp32, or bf16 (half their memory; float32 master weights stay)", 0, 0, {"fp32", "bf16"}),
       key("train.seed", &C::seed, "seed of the initial weights and the data sampler", 0, 2147483647),
       key("optimizer.name", &C::optimizer, "adamw or sgd", 0, 0, {"adamw", "sgd"}),
       key("optimizer.lr", &C::lr, "peak learning rate", 0, 10),

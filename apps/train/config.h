@@ -30,6 +30,7 @@ struct TrainConfig {
   int steps = 300, batch_size = 16, seq_len = 64, grad_accum = 1;
   std::string precision = "fp32";
   bool recompute = false;
+  std::string grad_dtype = "fp32";
   bool dry_run = false;  // lathe train --dry-run: plan one step, print its memory, run nothing
   int seed = 1337;
   // [optimizer]

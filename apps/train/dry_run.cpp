@@ -48,6 +48,7 @@ int64_t report_dry_run(const TrainConfig& c, const models::LlamaModel& model, Tr
   } else {
     std::string fixes = c.recompute ? "" : "set train.recompute = true, ";
     if (c.state_dtype != "bf16") fixes += "set optimizer.state_dtype = \"bf16\", ";
+    if (c.grad_dtype != "bf16") fixes += "set train.grad_dtype = \"bf16\", ";
     fmt::print("  does not fit in {}'s {}: {}or lower train.batch_size or train.seq_len and raise train.grad_accum\n", device->label(),
                gib(static_cast<int64_t>(capacity)), fixes);
   }

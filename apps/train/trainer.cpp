@@ -90,10 +90,12 @@ TrainResult train(const TrainConfig& c) {
     model.set_compute_dtype(DType::BFloat16);
   }
   if (c.state_dtype == "bf16") require_bf16("optimizer.state_dtype");
+  if (c.grad_dtype == "bf16") require_bf16("train.grad_dtype");
   model.set_recompute(c.recompute);
   std::vector<Tensor> params;
   std::vector<bool> decay;
   for (auto& [name, p] : model.parameters()) {
+    if (c.grad_dtype == "bf16") p.set_grad_dtype(DType::BFloat16);
     params.push_back(p);
     decay.push_back(p.ndim() >= 2);
   }

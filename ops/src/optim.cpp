@@ -51,9 +51,11 @@ void AdamW::prepare_step() {
          params_.empty() ? nullptr : params_[0].device());
 }
 
-// The gradient as the update reads it: scaled by `grad_scale` when given.
+// The gradient as the update reads it: in the parameter's dtype (a bf16 gradient of a float32
+// master weight is widened as it is read), scaled by `grad_scale` when given.
 static Tensor scaled_grad(const Tensor& p, const Tensor& grad_scale) {
   Tensor g = p.grad();
+  if (g.defined() && g.dtype() != p.dtype()) g = g.cast(p.dtype());
   if (!g.defined() || !grad_scale.defined()) return g;
   return g * grad_scale.reshape({}).cast(g.dtype()).broadcast_to(g.shape());
 }

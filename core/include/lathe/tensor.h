@@ -177,8 +177,12 @@ class Tensor {
   bool requires_grad() const;
   Tensor grad() const;  // undefined until backward() reached this tensor
   void zero_grad();
-  // Replaces the gradient (like assigning to torch's .grad): same shape, cast to this dtype.
+  // Replaces the gradient (like assigning to torch's .grad): same shape, cast to grad_dtype().
   void set_grad(const Tensor& grad);
+  // The dtype backward() stores this tensor's gradient in (its own unless set): bf16 gradients of
+  // float32 master weights halve their memory. Accumulation adds in the wider of the two dtypes.
+  Tensor& set_grad_dtype(DType dtype);
+  DType grad_dtype() const;
   void backward();      // from a scalar float tensor; accumulates into .grad()
   Tensor detach() const;
   // In-place update of this tensor's buffer (optimizer steps). Shapes and dtypes must match.

@@ -169,8 +169,13 @@ void Tensor::backward() {
     auto g = grads.find(node);
     if (g == grads.end()) continue;
     NodeRef total = g->second;
-    if (total->dtype != node->dtype) total = node_cast(total, node->dtype);
-    if (impl->grad) total = node_add(impl->grad->node, total);
+    const DType stored = impl->grad_dtype.value_or(node->dtype);
+    if (impl->grad) {  // accumulate in the wider dtype, then round once
+      NodeRef prev = impl->grad->node;
+      const DType wide = promote(prev->dtype, total->dtype);
+      total = node_add(prev->dtype == wide ? prev : node_cast(prev, wide), total->dtype == wide ? total : node_cast(total, wide));
+    }
+    if (total->dtype != stored) total = node_cast(total, stored);
     total = node_contiguous(total);
     total->tracks_grad = false;  // a gradient is a plain value, not part of the graph
     auto gi = std::make_shared<TensorImpl>();

@@ -221,10 +221,17 @@ void Tensor::zero_grad() {
   node();
   impl_->grad.reset();
 }
+Tensor& Tensor::set_grad_dtype(DType dtype) {
+  node();
+  check(is_float(dtype), std::string("set_grad_dtype: a gradient is a float tensor, not ") + dtype_name(dtype));
+  impl_->grad_dtype = dtype;
+  return *this;
+}
+DType Tensor::grad_dtype() const { return impl_->grad_dtype.value_or(dtype()); }
 void Tensor::set_grad(const Tensor& grad) {
   check(grad.shape() == shape(), [&] { return "set_grad: gradient " + to_string(grad.shape()) + " does not match tensor " + to_string(shape()); });
   auto g = std::make_shared<TensorImpl>();
-  g->node = node_contiguous(grad.cast(dtype()).node());
+  g->node = node_contiguous(grad.cast(grad_dtype()).node());
   g->node->tracks_grad = false;
   impl_->grad = g;
 }

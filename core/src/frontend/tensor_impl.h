@@ -1,5 +1,7 @@
 // Internal: what a Tensor handle points to, and helpers shared by the tensor_*.cpp files.
 #pragma once
+#include <optional>
+
 #include "lathe/tensor.h"
 
 namespace lathe {
@@ -8,6 +10,7 @@ struct TensorImpl {
   NodeRef node;
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;
+  std::optional<DType> grad_dtype;  // unset: the tensor's own dtype
 };
 
 // Wraps a freshly built node; inside a NoGradGuard the result records no history.
