@@ -2,6 +2,7 @@
 // less memory, and a graph a backward pass has let go cannot be used again.
 #include "lathe/models/data.h"
 #include "lathe/models/llama.h"
+#include "lathe/ops/attention.h"
 #include "lathe/runtime.h"
 
 #include "test_util.h"
@@ -54,6 +55,45 @@ TEST_P(Recompute, RecomputedLayersGiveTheSameGradientsInLessMemory) {
   }
   // Kept activations grow with the layers; recomputed ones are one layer's plus each layer's input.
   EXPECT_LT(again.peak_bytes, kept.peak_bytes * 6 / 10)
+      << "peak " << (again.peak_bytes >> 10) << " KiB recomputed against " << (kept.peak_bytes >> 10) << " KiB kept";
+}
+
+// Attention scores above LATHE_ATTENTION_KEEP_MIB are computed again in the backward pass from
+// q, k and v instead of being kept from the forward: the same gradients, a lower peak.
+struct AttentionBackward {
+  std::vector<std::vector<float>> grads;
+  int64_t peak_bytes = 0;
+};
+
+AttentionBackward attention_backward(const char* keep_mib) {
+  setenv("LATHE_ATTENTION_KEEP_MIB", keep_mib, 1);
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal;
+  auto input = [&](Shape shape) {
+    std::vector<float> v(static_cast<size_t>(numel(shape)));
+    for (auto& x : v) x = normal(gen);
+    return Tensor::from_vector(v, shape).requires_grad_();
+  };
+  Tensor q = input({2, 4, 256, 16}), k = input({2, 2, 256, 16}), v = input({2, 2, 256, 16}), w = input({2, 4, 256, 16});
+  AttentionBackward run;
+  runtime_stats().reset_peak();
+  const int64_t before = runtime_stats().bytes_live;
+  (ops::scaled_dot_product_attention(q, k, v, true) * w).sum().backward();
+  for (Tensor* t : {&q, &k, &v, &w}) t->grad().realize();
+  run.peak_bytes = runtime_stats().bytes_peak - before;
+  for (Tensor* t : {&q, &k, &v, &w}) run.grads.push_back(t->grad().to_vector<float>());
+  unsetenv("LATHE_ATTENTION_KEEP_MIB");
+  return run;
+}
+
+TEST_P(Recompute, LargeAttentionScoresAreRecomputedNotKept) {
+  AttentionBackward kept = attention_backward("100000"), again = attention_backward("0");
+  for (size_t i = 0; i < kept.grads.size(); ++i)
+    for (size_t j = 0; j < kept.grads[i].size(); ++j)
+      ASSERT_NEAR(again.grads[i][j], kept.grads[i][j], 1e-5 * (1 + std::abs(kept.grads[i][j]))) << "input " << i << " [" << j << "]";
+  // Kept, score-sized matrices (2 x 4 x 256 x 256 float32: 2 MiB each) wait for the backward;
+  // recomputed, the backward's own transient ones are the peak: at least one matrix less.
+  EXPECT_LT(again.peak_bytes, kept.peak_bytes - (3 << 19))
       << "peak " << (again.peak_bytes >> 10) << " KiB recomputed against " << (kept.peak_bytes >> 10) << " KiB kept";
 }
 

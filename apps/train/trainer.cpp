@@ -139,8 +139,11 @@ TrainResult train(const TrainConfig& c) {
     std::vector<int32_t> window;
     data->sample(1, c.seq_len, split, probe, window);
   }
+  double load_seconds = 0;
   if (c.resume == "auto") {
+    auto load_start = Clock::now();
     if (auto s = load_latest_checkpoint(c.out_dir, model, adamw)) state = *s;
+    load_seconds = seconds_since(load_start);
   }
   record_run_model(c, model.config());
   if (state.step > 0) {
@@ -153,7 +156,7 @@ TrainResult train(const TrainConfig& c) {
   log.info("model: {} parameters, {} layers, width {}, vocab {}; data: {}", model.config().parameter_count(), model.config().num_hidden_layers,
            model.config().hidden_size, model.config().vocab_size, data->describe());
   log.info("backend: {} ({})", device->label(), device->info().name);
-  if (state.step > 0) log.info("resuming from the checkpoint at step {}", state.step);
+  if (state.step > 0) log.info("resuming from the checkpoint at step {} (read in {:.2f} s)", state.step, load_seconds);
   if (state.step >= c.steps) log.info("the run already finished ({} steps); nothing to do", state.step);
   run.mllog("run_start", nullptr, {{"step", state.step}}, "INTERVAL_START");
   run.mllog("global_batch_size", c.batch_size * c.grad_accum);

@@ -1,10 +1,24 @@
 #include "lathe/ops/attention.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <optional>
+
+#include "lathe/graph.h"
 
 #include "lathe/ops/nn.h"
 
 namespace lathe::ops {
+namespace {
+
+// Score matrices (float32, all heads) of at least LATHE_ATTENTION_KEEP_MIB (default 32) are
+// recomputed in the backward pass rather than kept; smaller ones cost little to keep.
+int64_t kept_scores_bytes() {
+  const char* v = std::getenv("LATHE_ATTENTION_KEEP_MIB");  // read per call: tests change it
+  return (v ? std::atoll(v) : 32) << 20;
+}
+
+}  // namespace
 
 Tensor repeat_kv(const Tensor& x, int64_t n_rep) {
   if (n_rep == 1) return x;
@@ -23,8 +37,13 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const DType io = q.dtype();
   const bool narrow = io == DType::BFloat16 || io == DType::Float16;
   auto wide = [&](const Tensor& x) { return narrow ? x.cast(DType::Float32) : x; };
-  Tensor kr = repeat_kv(wide(k), h / hkv), vr = repeat_kv(wide(v), h / hkv);
   int64_t t = q.shape()[2], s = k.shape()[2], d = q.shape()[3];
+  // Large score matrices are not kept for the backward pass: it computes them again from q, k
+  // and v (which are kept), as fused attention kernels do; only the output stays from the forward.
+  std::optional<RecomputeRegion> region;
+  const bool tracks = grad_enabled() && (q.node()->tracks_grad || k.node()->tracks_grad || v.node()->tracks_grad);
+  if (tracks && q.shape()[0] * h * t * s * static_cast<int64_t>(sizeof(float)) >= kept_scores_bytes()) region.emplace();
+  Tensor kr = repeat_kv(wide(k), h / hkv), vr = repeat_kv(wide(v), h / hkv);
   Tensor scores = wide(q).matmul(kr.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(d)));
   if (causal) {
     Tensor row = Tensor::arange(0, static_cast<double>(t), 1, DType::Int32, q.device()).reshape({t, 1}) + Scalar(static_cast<long long>(s - t));

@@ -65,7 +65,8 @@ struct Node {
 
 // While one is alive, the nodes this thread builds form a fresh recomputation region: the
 // backward pass builds them again from the region's inputs (nodes from outside it) instead of
-// reading the forward's values, which then need not be kept until the backward runs.
+// reading the forward's values, which then need not be kept until the backward runs. A region
+// opened inside another is part of the outer one.
 class RecomputeRegion {
  public:
   RecomputeRegion();

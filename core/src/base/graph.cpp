@@ -47,7 +47,10 @@ void check_same_device(const NodeRef& a, const NodeRef& b, const char* op) {
 
 }  // namespace
 
-RecomputeRegion::RecomputeRegion() : outer_(current_region) { current_region = next_region++; }
+// A region opened inside another joins it: the outer one is recomputed as a whole anyway.
+RecomputeRegion::RecomputeRegion() : outer_(current_region) {
+  if (current_region == 0) current_region = next_region++;
+}
 RecomputeRegion::~RecomputeRegion() { current_region = outer_; }
 
 NodeRef node_const(double value, DType dtype, const Shape& shape, Device* device) {
