@@ -41,6 +41,26 @@ TEST(LlamaModel, CheckpointsRoundTripSingleAndSharded) {
   }
 }
 
+TEST(LlamaModel, Bf16ExportsHoldTheRoundedWeightsInHalfTheBytes) {
+  models::LlamaConfig c = models::llama_preset("tiny");
+  LlamaModel a(c);
+  a.init_random(5);
+  fs::path wide = scratch("export_fp32"), narrow = scratch("export_bf16");
+  models::save_hf_model(a, wide.string());
+  models::save_hf_model(a, narrow.string(), size_t{4} << 30, DType::BFloat16);
+  const auto header = 1 << 14;  // the safetensors header is the same size either way, give or take
+  EXPECT_NEAR(static_cast<double>(fs::file_size(narrow / "model.safetensors")), fs::file_size(wide / "model.safetensors") / 2.0, header);
+  std::ifstream config(narrow / "config.json");
+  std::string text((std::istreambuf_iterator<char>(config)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"torch_dtype\": \"bfloat16\""), std::string::npos) << text;
+  LlamaModel b = models::load_hf_model(narrow.string());
+  for (auto& [name, p] : a.parameters()) {
+    std::vector<float> want = p.to_vector<float>(), got = b.parameter(name).cast(DType::Float32).to_vector<float>();
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(got[i], bfloat16_bits_to_float(float_to_bfloat16_bits(want[i]))) << name << "[" << i << "]";
+  }
+}
+
 TEST(LlamaModel, InitializationFollowsTheConfig) {
   models::LlamaConfig c = models::llama_preset("small");
   LlamaModel m(c);

@@ -130,6 +130,7 @@ const std::vector<Key>& schema() {
       key("checkpoint.keep", &C::keep, "how many recent checkpoints to keep", 1, 1e6),
       key("checkpoint.resume", &C::resume, "auto: continue from the newest complete checkpoint; never: start a new run (refused where checkpoints exist)", 0, 0, {"auto", "never"}),
       key("checkpoint.export_hf", &C::export_hf, "export the final model in Hugging Face layout to <dir>/hf"),
+      key("checkpoint.export_dtype", &C::export_dtype, "the export's weights as fp32, or bf16 (as Meta's releases; half the size)", 0, 0, {"fp32", "bf16"}),
       key("log.every", &C::log_every, "log a line every N steps", 1, 1e12),
       key("log.mllog", &C::mllog, "print MLPerf-style :::MLLOG lines"),
       key("log.plot", &C::plot, "draw the loss curves to <dir>/loss.svg with gnuplot when it is installed"),

@@ -49,6 +49,7 @@ struct TrainConfig {
   int checkpoint_every = 100, keep = 2;
   std::string resume = "auto";
   bool export_hf = true;
+  std::string export_dtype = "fp32";
   // [log]
   int log_every = 10;
   bool mllog = true, plot = true;

@@ -245,7 +245,7 @@ TrainResult train(const TrainConfig& c) {
   if (c.export_hf) {
     std::string hf = (std::filesystem::path(c.out_dir) / "hf").string();
     const auto export_start = Clock::now();
-    models::save_hf_model(model, hf);
+    models::save_hf_model(model, hf, size_t{4} << 30, c.export_dtype == "bf16" ? DType::BFloat16 : DType::Float32);
     log.info("exported the model in Hugging Face layout to {} in {:.2f} s", hf,
              std::chrono::duration<double>(Clock::now() - export_start).count());
   }

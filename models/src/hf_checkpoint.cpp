@@ -23,7 +23,7 @@ std::string shard_name(size_t i, size_t n) {
 
 }  // namespace
 
-std::string llama_config_json(const LlamaConfig& c) {
+std::string llama_config_json(const LlamaConfig& c, DType dtype) {
   json j;
   j["architectures"] = {"LlamaForCausalLM"};
   j["model_type"] = "llama";
@@ -50,7 +50,7 @@ std::string llama_config_json(const LlamaConfig& c) {
   j["hidden_act"] = "silu";
   j["attention_bias"] = false;
   j["mlp_bias"] = false;
-  j["torch_dtype"] = "float32";
+  j["torch_dtype"] = dtype == DType::BFloat16 ? "bfloat16" : dtype == DType::Float16 ? "float16" : "float32";
   return j.dump(2) + "\n";
 }
 
@@ -96,18 +96,19 @@ LlamaModel load_hf_model(const std::string& dir, Device* device) {
   return model;
 }
 
-void save_hf_model(const LlamaModel& model, const std::string& dir, size_t max_shard_bytes) {
+void save_hf_model(const LlamaModel& model, const std::string& dir, size_t max_shard_bytes, DType dtype) {
+  check(is_float(dtype), std::string("save_hf_model: parameters are stored as a float type, not ") + dtype_name(dtype));
   fs::create_directories(dir);
   // Greedy shards in parameter order.
   std::vector<std::vector<std::pair<std::string, Tensor>>> shards(1);
   size_t bytes = 0;
   for (auto& [name, t] : model.parameters()) {
-    size_t n = static_cast<size_t>(t.numel()) * 4;
+    size_t n = static_cast<size_t>(t.numel()) * itemsize(dtype);
     if (!shards.back().empty() && bytes + n > max_shard_bytes) {
       shards.emplace_back();
       bytes = 0;
     }
-    shards.back().push_back({name, t.cast(DType::Float32)});
+    shards.back().push_back({name, t.cast(dtype)});
     bytes += n;
   }
   fs::path root(dir);
@@ -121,14 +122,14 @@ void save_hf_model(const LlamaModel& model, const std::string& dir, size_t max_s
       save_safetensors((root / shard_name(i, shards.size())).string(), shards[i], {{"format", "pt"}});
       for (auto& [name, t] : shards[i]) {
         index["weight_map"][name] = shard_name(i, shards.size());
-        total += static_cast<size_t>(t.numel()) * 4;
+        total += static_cast<size_t>(t.numel()) * itemsize(dtype);
       }
     }
     index["metadata"] = {{"total_size", total}};
     write_file_atomically((root / "model.safetensors.index.json").string(), index.dump(2) + "\n");
     fs::remove(root / "model.safetensors");
   }
-  write_file_atomically((root / "config.json").string(), llama_config_json(model.config()));
+  write_file_atomically((root / "config.json").string(), llama_config_json(model.config(), dtype));
 }
 
 }  // namespace lathe::models
