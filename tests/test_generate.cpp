@@ -10,6 +10,8 @@
 #include "lathe/error.h"
 #include "lathe/models/generate.h"
 #include "lathe/models/hf_checkpoint.h"
+#include "lathe/runtime.h"
+#include "test_util.h"
 
 namespace lathe::test {
 namespace {
@@ -38,6 +40,34 @@ TEST(Generate, TheCacheGivesWhatRecomputingTheSequenceGives) {
   o.max_tokens = static_cast<int64_t>(want.at("greedy").size());
   EXPECT_EQ(models::generate(model, want.at("prompt").get<std::vector<int32_t>>(), o), want.at("greedy").get<std::vector<int32_t>>())
       << "transformers " << want.value("transformers", std::string());
+}
+
+TEST(Generate, AFixedSizeCacheGivesTheGrowingOnesLogitsWithTheSameKernelsEachStep) {
+  models::LlamaModel model = models::load_hf_model(kModel);
+  NoGradGuard no_grad;
+  models::KvCache growing, fixed(12);
+  std::vector<int32_t> next = {1, 5, 9, 3};
+  std::vector<int64_t> compiled;
+  for (int step = 0; step < 7; ++step) {
+    Tensor tokens = Tensor::from_vector(next, {1, static_cast<int64_t>(next.size())}, DType::Int32);
+    std::vector<float> want = model.forward(tokens, &growing).to_vector<float>();
+    const int64_t before = runtime_stats().kernels_compiled;
+    std::vector<float> got = model.forward(tokens, &fixed).to_vector<float>();
+    compiled.push_back(runtime_stats().kernels_compiled - before);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::abs(want[i]))) << "step " << step << " [" << i << "]";
+    const auto last = want.end() - model.config().vocab_size;
+    next = {static_cast<int32_t>(std::max_element(last, want.end()) - last)};
+  }
+  EXPECT_EQ(fixed.length(), 10);
+  EXPECT_GT(compiled[0], 0);  // the prompt, then the first one-token step
+  for (size_t s = 2; s < compiled.size(); ++s) EXPECT_EQ(compiled[s], 0) << "step " << s << " built new kernels";
+  // Past its capacity, or several tokens after the prompt: refused with the reason.
+  Tensor two = Tensor::from_vector(std::vector<int32_t>{1, 2}, {1, 2}, DType::Int32);
+  EXPECT_NE(error_of([&] { model.forward(two, &fixed); }).find("one token per step"), std::string::npos);
+  Tensor one = Tensor::from_vector(std::vector<int32_t>{1}, {1, 1}, DType::Int32);
+  model.forward(one, &fixed), model.forward(one, &fixed);
+  EXPECT_NE(error_of([&] { model.forward(one, &fixed); }).find("do not fit the cache's 12"), std::string::npos);
 }
 
 TEST(Generate, SamplingKeepsTheTopTokensAndFollowsTheSeed) {

@@ -42,7 +42,8 @@ std::vector<int32_t> generate(const LlamaModel& model, const std::vector<int32_t
     check(id >= 0 && id < model.config().vocab_size, "generate: prompt token " + std::to_string(id) + " is outside the vocabulary (0 to " +
                                                          std::to_string(model.config().vocab_size - 1) + ")");
   NoGradGuard no_grad;
-  KvCache cache;
+  // Fixed size: after the prompt, each step runs the kernels the step before it ran.
+  KvCache cache(std::min<int64_t>(static_cast<int64_t>(prompt.size()) + std::max<int64_t>(o.max_tokens, 1), model.config().max_position_embeddings));
   SamplerRng rng(o.seed);
   std::vector<int32_t> out;
   Tensor next = Tensor::from_vector(prompt, {1, static_cast<int64_t>(prompt.size())}, DType::Int32, model.device());

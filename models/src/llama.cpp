@@ -1,7 +1,10 @@
 #include "lathe/models/llama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
+#include <tuple>
+
 #include "lathe/backends.h"
 #include "lathe/ops/attention.h"
 #include "lathe/ops/nn.h"
@@ -70,12 +73,16 @@ Tensor LlamaModel::forward(const Tensor& tokens, KvCache* cache) const {
   check(tokens.ndim() == 2, "forward: tokens must be [batch, time], got " + to_string(tokens.shape()));
   const auto& c = config_;
   const int64_t b = tokens.shape()[0], t = tokens.shape()[1], h = c.num_attention_heads, kv = c.num_key_value_heads, hd = c.head_dim;
-  const int64_t past = cache ? cache->length : 0;
-  check(past + t <= c.max_position_embeddings, "forward: position " + std::to_string(past + t) + " is beyond the model's " +
-                                                   std::to_string(c.max_position_embeddings) + " (max_position_embeddings)");
-  ops::RopeTables tables = rope(past + t);
-  if (past > 0) tables = {tables.cos.slice(0, past, past + t), tables.sin.slice(0, past, past + t)};
-  if (cache) cache->keys.resize(static_cast<size_t>(c.num_hidden_layers)), cache->values.resize(static_cast<size_t>(c.num_hidden_layers));
+  const int64_t past = cache ? cache->length() : 0;
+  const int64_t positions = cache && cache->capacity() > 0 ? cache->capacity() : past + t;
+  check(past + t <= c.max_position_embeddings && positions <= c.max_position_embeddings,
+        "forward: position " + std::to_string(std::max(past + t, positions)) + " is beyond the model's " +
+            std::to_string(c.max_position_embeddings) + " (max_position_embeddings)");
+  ops::RopeTables tables = rope(positions);
+  if (cache) {
+    cache->begin(t, c.num_hidden_layers, tokens.device());
+    tables = cache->rows(tables);
+  }
   Tensor x = ops::embedding(tokens, p("model.embed_tokens.weight"));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     std::string pre = "model.layers." + std::to_string(l) + ".";
@@ -87,19 +94,14 @@ Tensor LlamaModel::forward(const Tensor& tokens, KvCache* cache) const {
     Tensor k = project(n, pre + "self_attn.k_proj.weight").reshape({b, t, kv, hd}).transpose(1, 2);
     Tensor v = project(n, pre + "self_attn.v_proj.weight").reshape({b, t, kv, hd}).transpose(1, 2);
     k = ops::apply_rope(k, tables);
-    if (cache) {  // the new positions join the cached ones; causal masking aligns them at the end
-      auto l_ = static_cast<size_t>(l);
-      if (past > 0) k = Tensor::cat({cache->keys[l_], k}, 2), v = Tensor::cat({cache->values[l_], v}, 2);
-      cache->keys[l_] = k.contiguous().realize(), cache->values[l_] = v.contiguous().realize();
-      k = cache->keys[l_], v = cache->values[l_];
-    }
-    Tensor a = ops::scaled_dot_product_attention(ops::apply_rope(q, tables), k, v, true);
+    if (cache) std::tie(k, v) = cache->append(l, k, v);  // the new positions join the cached ones
+    Tensor a = ops::scaled_dot_product_attention(ops::apply_rope(q, tables), k, v, true, cache ? cache->causal_offset() : Tensor());
     x = x + project(a.transpose(1, 2).reshape({b, t, h * hd}), pre + "self_attn.o_proj.weight");
     n = ops::rms_norm(x, p(pre + "post_attention_layernorm.weight"), c.rms_norm_eps).cast(compute_dtype_);
     Tensor mlp = ops::swiglu(project(n, pre + "mlp.gate_proj.weight"), project(n, pre + "mlp.up_proj.weight"));
     x = x + project(mlp, pre + "mlp.down_proj.weight");
   }
-  if (cache) cache->length = past + t;
+  if (cache) cache->end();
   x = ops::rms_norm(x, p("model.norm.weight"), c.rms_norm_eps);
   return project(x, c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight").cast(DType::Float32);
 }

@@ -26,7 +26,7 @@ Tensor repeat_kv(const Tensor& x, int64_t n_rep) {
   return x.unsqueeze(2).expand({s[0], s[1], n_rep, s[2], s[3]}).reshape({s[0], s[1] * n_rep, s[2], s[3]});
 }
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, const Tensor& causal_offset) {
   check(q.ndim() == 4 && k.ndim() == 4 && v.ndim() == 4,
         "attention: q, k, v must be [B, heads, T, D]; got " + to_string(q.shape()) + ", " + to_string(k.shape()) + ", " + to_string(v.shape()));
   int64_t h = q.shape()[1], hkv = k.shape()[1];
@@ -46,7 +46,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor kr = repeat_kv(wide(k), h / hkv), vr = repeat_kv(wide(v), h / hkv);
   Tensor scores = wide(q).matmul(kr.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(d)));
   if (causal) {
-    Tensor row = Tensor::arange(0, static_cast<double>(t), 1, DType::Int32, q.device()).reshape({t, 1}) + Scalar(static_cast<long long>(s - t));
+    Tensor row = Tensor::arange(0, static_cast<double>(t), 1, DType::Int32, q.device()).reshape({t, 1});
+    row = causal_offset.defined() ? row + causal_offset.reshape({1, 1}).cast(DType::Int32) : row + Scalar(static_cast<long long>(s - t));
     Tensor col = Tensor::arange(0, static_cast<double>(s), 1, DType::Int32, q.device()).reshape({1, s});
     scores = Tensor::where(col > row, scores.full_like(-INFINITY), scores);
   }

@@ -5,18 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "lathe/models/kv_cache.h"
 #include "lathe/models/llama_config.h"
 #include "lathe/ops/rope.h"
 #include "lathe/tensor.h"
 
 namespace lathe::models {
 
-// Keys and values of the positions a generation has seen, per layer ([B, Hkv, S, D], after
-// rotary embedding), for forward() to attend to instead of recomputing them.
-struct KvCache {
-  std::vector<Tensor> keys, values;
-  int64_t length = 0;  // positions held
-};
 
 class LlamaModel {
  public:
@@ -47,7 +42,7 @@ class LlamaModel {
   void set_recompute(bool on) { recompute_ = on; }
 
   // tokens [B, T] integer ids -> logits [B, T, vocab] float32. With a cache, the tokens are the
-  // positions after cache->length: they attend to the cached ones too, and join the cache.
+  // positions after cache->length(): they attend to the cached ones too, and join the cache.
   Tensor forward(const Tensor& tokens, KvCache* cache = nullptr) const;
   // Mean cross-entropy of forward(inputs) against targets, both [B, T].
   Tensor loss(const Tensor& inputs, const Tensor& targets) const;
