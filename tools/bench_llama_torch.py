@@ -14,7 +14,8 @@ out = {"torch": torch.__version__}
 try:
     stage = "model"
     cfg = LlamaConfig(attn_implementation="sdpa", max_position_embeddings=max(seq, 2048), **sizes)
-    model = LlamaForCausalLM(cfg).to(device)
+    with torch.device(device):  # initialized where it runs: an 8B model's init on the host takes minutes
+        model = LlamaForCausalLM(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, fused=device == "cuda")
     x = torch.randint(0, sizes["vocab_size"], (batch, seq + 1), device=device)
 
