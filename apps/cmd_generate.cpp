@@ -10,15 +10,29 @@
 #include "lathe/models/generate.h"
 #include "lathe/models/hf_checkpoint.h"
 #include "lathe/models/tokenizer.h"
+#include "train/checkpoint.h"
 
 namespace lathe::app {
+
+// A Hugging Face folder as given; a training run's folder gives its newest checkpoint (each holds
+// a config.json), or its hf/ export.
+std::string model_folder(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path(dir) / "config.json")) return dir;
+  const auto steps = list_checkpoints(dir);
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it)
+    if (fs::exists(fs::path(*it) / "config.json")) return *it;
+  if (fs::exists(fs::path(dir) / "hf" / "config.json")) return (fs::path(dir) / "hf").string();
+  throw Error("lathe generate --model " + dir + ": no config.json there, in a checkpoint under checkpoints/, or in hf/; "
+              "give a Hugging Face model folder or a training run's folder");
+}
 
 void add_generate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Continue a prompt with a Llama model (Hugging Face folder: config.json + safetensors)");
   static std::string model_dir, prompt, prompt_ids, tokenizer, backend = "cpu";
   static models::GenerateOptions o;
   static bool print_ids = false;
-  cmd->add_option("--model", model_dir, "Hugging Face folder (config.json, model.safetensors), e.g. a run's hf/ export")->required();
+  cmd->add_option("--model", model_dir, "Hugging Face folder (config.json, model.safetensors), or a training run's folder (its newest checkpoint)")->required();
   cmd->add_option("--prompt", prompt, "text to continue (needs a tokenizer: --tokenizer, or tokenizer.json in the model folder)");
   cmd->add_option("--prompt-ids", prompt_ids, "token ids to continue, separated by commas");
   cmd->add_option("--tokenizer", tokenizer, "tokenizer.json or tiktoken file (default: the model folder's tokenizer.json)");
@@ -51,7 +65,9 @@ void add_generate_command(CLI::App& app) {
         }
       }
     }
-    models::LlamaModel model = models::load_hf_model(model_dir, device);
+    const std::string folder = model_folder(model_dir);
+    if (folder != model_dir) fmt::print(stderr, "lathe generate: the model of {}\n", folder);
+    models::LlamaModel model = models::load_hf_model(folder, device);
     if (tok) o.stop = tok->end_of_text();
     std::vector<int32_t> shown;
     size_t printed = 0;

@@ -4,7 +4,9 @@
 #  1. resume is exact: a run killed with SIGKILL mid-training and restarted logs the same
 #     losses, step for step, as an uninterrupted run (bit-identical on the cpu backend);
 #  2. a checkpoint cut short on disk is never picked up, and a damaged one is skipped;
-#  3. bad configs, a missing data file, an unknown backend and a diverging loss stop with a
+#  3. lathe generate takes the run's folder (its newest checkpoint), the checkpoint's folder or
+#     the hf/ export, and continues a prompt the same way from each;
+#  4. bad configs, a missing data file, an unknown backend and a diverging loss stop with a
 #     clear message and leave existing checkpoints intact.
 set -euo pipefail
 lathe="$1"; work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
@@ -23,6 +25,16 @@ grep -q "step captured" ref.out || { cat ref.out; echo "the training step was no
 LATHE_CAPTURE=0 "$lathe" train "${small[@]}" --set checkpoint.dir=eager > eager.out 2>&1
 diff <(losses ref/metrics.jsonl) <(losses eager/metrics.jsonl) || { echo "captured and uncaptured losses differ"; exit 1; }
 echo "captured steps log the same losses as uncaptured ones"
+
+"$lathe" train "${small[@]}" --set checkpoint.dir=gen --set train.steps=10 --set checkpoint.export_hf=true > gen.out 2>&1
+gen() { "$lathe" generate --model "$1" --prompt-ids 1,2,3 --max-tokens 6 --print-ids 2> gen.err; }
+from_run=$(gen gen); grep -q "the model of gen/checkpoints/step_00000010" gen.err || { cat gen.err; exit 1; }
+from_step=$(gen gen/checkpoints/step_00000010); from_hf=$(gen gen/hf)
+[ -n "$from_run" ] && [ "$from_run" = "$from_step" ] && [ "$from_run" = "$from_hf" ] || {
+  echo "generate differs: run '$from_run', checkpoint '$from_step', hf '$from_hf'"; exit 1; }
+if gen empty_dir_that_is_not_there; then echo "generate from a missing folder succeeded"; exit 1; fi
+grep -q "give a Hugging Face model folder or a training run's folder" gen.err || { cat gen.err; exit 1; }
+echo "lathe generate from the run folder, its newest checkpoint and its export: $from_run"
 
 # Killed mid-run, then the same command again.
 "$lathe" train "${small[@]}" --set checkpoint.dir=cut > cut1.out 2>&1 &

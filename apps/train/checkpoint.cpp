@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "lathe/models/atomic_file.h"
+#include "lathe/models/hf_checkpoint.h"
 #include "lathe/models/safetensors.h"
 
 namespace lathe::app {
@@ -79,6 +80,8 @@ uint64_t save_checkpoint(const std::string& run_dir, const models::LlamaModel& m
   fs::create_directories(tmp);
   auto params = model.parameters();
   models::save_safetensors((tmp / "model.safetensors").string(), params);
+  // With config.json the folder is a Hugging Face model folder too (transformers, lathe generate).
+  models::write_file_atomically((tmp / "config.json").string(), models::llama_config_json(model.config()));
   if (adamw) {
     std::vector<std::pair<std::string, Tensor>> opt;
     for (size_t i = 0; i < params.size(); ++i) {

@@ -1,5 +1,6 @@
 // Training checkpoints: <run>/checkpoints/step_NNNNNNNN/ holding the model, the optimizer state
-// and state.json (step, sampler and generator states). Each is written under a temporary name
+// and state.json (step, sampler and generator states), with the model's config.json beside them
+// (each checkpoint is also a Hugging Face model folder). Each is written under a temporary name
 // and renamed only when every file is on disk, so a crash mid-write never leaves a folder that
 // looks complete; state.json carries each file's checksum, verified on load.
 #pragma once
