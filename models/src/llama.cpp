@@ -1,6 +1,5 @@
 #include "lathe/models/llama.h"
 
-#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <tuple>
@@ -74,10 +73,10 @@ Tensor LlamaModel::forward(const Tensor& tokens, KvCache* cache) const {
   const auto& c = config_;
   const int64_t b = tokens.shape()[0], t = tokens.shape()[1], h = c.num_attention_heads, kv = c.num_key_value_heads, hd = c.head_dim;
   const int64_t past = cache ? cache->length() : 0;
+  // The rotary tables cover every position this step can see (a fixed cache checks past + t against its size).
   const int64_t positions = cache && cache->capacity() > 0 ? cache->capacity() : past + t;
-  check(past + t <= c.max_position_embeddings && positions <= c.max_position_embeddings,
-        "forward: position " + std::to_string(std::max(past + t, positions)) + " is beyond the model's " +
-            std::to_string(c.max_position_embeddings) + " (max_position_embeddings)");
+  check(positions <= c.max_position_embeddings, "forward: position " + std::to_string(positions) + " is beyond the model's " +
+                                                    std::to_string(c.max_position_embeddings) + " (max_position_embeddings)");
   ops::RopeTables tables = rope(positions);
   if (cache) {
     cache->begin(t, c.num_hidden_layers, tokens.device());

@@ -5,7 +5,6 @@
 #include <optional>
 
 #include "lathe/graph.h"
-
 #include "lathe/ops/nn.h"
 
 namespace lathe::ops {

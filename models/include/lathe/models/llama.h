@@ -12,7 +12,6 @@
 
 namespace lathe::models {
 
-
 class LlamaModel {
  public:
   // Parameters are not created until init_random() or load (see hf_checkpoint.h).
