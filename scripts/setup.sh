@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config
   libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libopenblas-dev gnuplot-nox python3
-  ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
+  ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd libopenmpi-dev openmpi-bin
   libpcre2-dev zlib1g-dev libdrm-dev linux-libc-dev clang-19 lld-19 llvm-19 libclang-rt-19-dev)
 missing=()
 for p in "${packages[@]}"; do

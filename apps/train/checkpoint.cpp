@@ -52,6 +52,14 @@ std::string file_checksum(const fs::path& path) {
   return text;
 }
 
+// optimizer.safetensors, or under a sharded optimizer one file per rank.
+std::string optimizer_file(bool sharded, const Communicator& comm) {
+  if (!sharded) return "optimizer.safetensors";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "optimizer.rank%05d-of-%05d.safetensors", comm.rank(), comm.size());
+  return buf;
+}
+
 void sync_dir(const fs::path& dir) {
   models::AtomicFile marker((dir / ".complete").string());
   marker.commit();
@@ -72,46 +80,62 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   return out;
 }
 
-uint64_t save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, ops::AdamW* adamw, const TrainState& s, int keep) {
+uint64_t save_checkpoint(const std::string& run_dir, const models::LlamaModel& model, const OptimizerState& optimizer, const TrainState& s,
+                         int keep, Communicator& comm) {
   fs::path root = fs::path(run_dir) / "checkpoints";
-  fs::create_directories(root);
   fs::path final_dir = root / step_name(s.step), tmp = root / (step_name(s.step) + ".tmp");
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  auto params = model.parameters();
-  models::save_safetensors((tmp / "model.safetensors").string(), params);
-  // With config.json the folder is a Hugging Face model folder too (transformers, lathe generate).
-  models::write_file_atomically((tmp / "config.json").string(), models::llama_config_json(model.config()));
-  if (adamw) {
-    std::vector<std::pair<std::string, Tensor>> opt;
-    for (size_t i = 0; i < params.size(); ++i) {
-      opt.push_back({"exp_avg." + params[i].first, adamw->exp_avg()[i]});
-      opt.push_back({"exp_avg_sq." + params[i].first, adamw->exp_avg_sq()[i]});
-    }
-    models::save_safetensors((tmp / "optimizer.safetensors").string(), opt);
+  const bool primary = comm.rank() == 0;
+  if (primary) {
+    fs::create_directories(root);
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
   }
-  nlohmann::json j = {{"step", s.step},
-                      {"train_rng", std::to_string(s.train_rng)},
-                      {"val_rng", std::to_string(s.val_rng)},
-                      {"tensor_rng_seed", std::to_string(s.tensor_rng.first)},
-                      {"tensor_rng_calls", std::to_string(s.tensor_rng.second)},
-                      {"optimizer_steps", adamw ? adamw->steps() : s.step},
-                      {"elapsed_s", s.elapsed_s}};
-  nlohmann::json sums;
+  comm.barrier();
+  auto params = model.parameters();
+  if (primary) {
+    models::save_safetensors((tmp / "model.safetensors").string(), params);
+    // With config.json the folder is a Hugging Face model folder too (transformers, lathe generate).
+    models::write_file_atomically((tmp / "config.json").string(), models::llama_config_json(model.config()));
+  }
+  if (optimizer.adamw && (primary || optimizer.sharded)) {
+    std::vector<std::pair<std::string, Tensor>> opt;
+    for (size_t i = 0; i < optimizer.names.size(); ++i) {
+      opt.push_back({"exp_avg." + optimizer.names[i], optimizer.adamw->exp_avg()[i]});
+      opt.push_back({"exp_avg_sq." + optimizer.names[i], optimizer.adamw->exp_avg_sq()[i]});
+    }
+    models::save_safetensors((tmp / optimizer_file(optimizer.sharded, comm)).string(), opt);
+  }
+  comm.barrier();  // every rank's file is on disk
   uint64_t bytes = 0;
-  for (const char* file : {"model.safetensors", "optimizer.safetensors"})
-    if (fs::exists(tmp / file)) sums[file] = file_checksum(tmp / file), bytes += fs::file_size(tmp / file);
-  j["checksums"] = sums;
-  models::write_file_atomically((tmp / "state.json").string(), j.dump(2) + "\n");
-  sync_dir(tmp);
-  fs::remove_all(final_dir);
-  fs::rename(tmp, final_dir);
-  auto all = list_checkpoints(run_dir);
-  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
+  if (primary) {
+    nlohmann::json j = {{"step", s.step},
+                        {"train_rng", std::to_string(s.train_rng)},
+                        {"val_rng", std::to_string(s.val_rng)},
+                        {"tensor_rng_seed", std::to_string(s.tensor_rng.first)},
+                        {"tensor_rng_calls", std::to_string(s.tensor_rng.second)},
+                        {"optimizer_steps", optimizer.adamw ? optimizer.adamw->steps() : s.step},
+                        {"ranks", comm.size()},
+                        {"elapsed_s", s.elapsed_s}};
+    nlohmann::json sums;
+    for (auto& e : fs::directory_iterator(tmp)) {
+      std::string file = e.path().filename().string();
+      if (file.size() > 12 && file.compare(file.size() - 12, 12, ".safetensors") == 0)
+        sums[file] = file_checksum(e.path()), bytes += fs::file_size(e.path());
+    }
+    j["checksums"] = sums;
+    models::write_file_atomically((tmp / "state.json").string(), j.dump(2) + "\n");
+    sync_dir(tmp);
+    fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+    auto all = list_checkpoints(run_dir);
+    for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
+  }
+  comm.barrier();  // no rank runs ahead of a checkpoint that is not yet complete
   return bytes;
 }
 
-std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, ops::AdamW* adamw) {
+std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, models::LlamaModel& model, const OptimizerState& optimizer) {
+  ops::AdamW* adamw = optimizer.adamw;
   auto all = list_checkpoints(run_dir);
   std::string reasons;
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
@@ -141,24 +165,35 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, mod
       for (auto& [name, p] : model.parameters()) loaded.push_back({name, weights.load(name, model.device()).cast(DType::Float32)});
       std::vector<Tensor> m, v;
       if (adamw) {
-        models::SafetensorsFile opt((dir / "optimizer.safetensors").string());
-        for (auto& [name, p] : loaded) {
+        // The moments by parameter name, from whichever optimizer file holds them.
+        std::vector<std::unique_ptr<models::SafetensorsFile>> files;
+        std::vector<std::string> names{"optimizer.safetensors"};  // a checkpoint from before checksums
+        if (j.contains("checksums")) {
+          names.clear();
+          for (auto& [file, sum] : j["checksums"].items())
+            if (file.rfind("optimizer", 0) == 0) names.push_back(file);
+        }
+        for (const std::string& file : names) files.push_back(std::make_unique<models::SafetensorsFile>((dir / file).string()));
+        auto find = [&](const std::string& name) -> const models::SafetensorsFile& {
+          for (auto& f : files)
+            if (f->contains(name)) return *f;
+          throw Error("no optimizer file holds " + name);
+        };
+        for (size_t i = 0; i < optimizer.names.size(); ++i) {
+          const std::string& name = optimizer.names[i];
           // In the dtype this run stores them in (a run may resume with another optimizer.state_dtype).
-          m.push_back(opt.load("exp_avg." + name, model.device()).cast(adamw->exp_avg()[m.size()].dtype()));
-          v.push_back(opt.load("exp_avg_sq." + name, model.device()).cast(adamw->exp_avg_sq()[v.size()].dtype()));
+          m.push_back(find("exp_avg." + name).load("exp_avg." + name, model.device()).cast(adamw->exp_avg()[i].dtype()));
+          v.push_back(find("exp_avg_sq." + name).load("exp_avg_sq." + name, model.device()).cast(adamw->exp_avg_sq()[i].dtype()));
         }
       }
       // Everything read: only now change the model and optimizer.
       std::vector<Tensor> done;
       auto params = model.parameters();
-      for (size_t i = 0; i < params.size(); ++i) {
-        Tensor p = params[i].second;
-        NoGradGuard no_grad;
-        done.push_back(p.assign(loaded[i].second));
-        if (adamw) {
-          done.push_back(adamw->exp_avg()[i].assign(m[i]));
-          done.push_back(adamw->exp_avg_sq()[i].assign(v[i]));
-        }
+      NoGradGuard no_grad;
+      for (size_t i = 0; i < params.size(); ++i) done.push_back(params[i].second.assign(loaded[i].second));
+      for (size_t i = 0; i < m.size(); ++i) {
+        done.push_back(adamw->exp_avg()[i].assign(m[i]));
+        done.push_back(adamw->exp_avg_sq()[i].assign(v[i]));
       }
       realize(done);
       if (adamw) adamw->set_steps(j.at("optimizer_steps").get<int64_t>());

@@ -81,7 +81,7 @@ const std::vector<Key>& schema() {
   using C = TrainConfig;
   static const std::vector<Key> keys = {
       key("backend.name", &C::backend, "backend plugin to train on (see `lathe backends`)"),
-      key("backend.device", &C::device, "device index within the backend", 0, 1024),
+      key("backend.device", &C::device, "device index within the backend (under mpirun: unset, each rank takes the one of its index on its host)", 0, 1024),
       options_key(),
       key("model.preset", &C::preset, "a Llama preset (llama3.1-8b, llama3.2-1b, tiny, small, ...); empty: the sizes below"),
       key("model.hf_checkpoint", &C::hf_checkpoint, "initialise from this Hugging Face folder (config.json + safetensors)"),
@@ -105,7 +105,7 @@ const std::vector<Key>& schema() {
       key("train.steps", &C::steps, "optimizer steps", 1, 1e12),
       key("train.batch_size", &C::batch_size, "sequences per micro-batch", 1, 1e7),
       key("train.seq_len", &C::seq_len, "tokens per sequence", 1, 1e7),
-      key("train.grad_accum", &C::grad_accum, "micro-batches per optimizer step", 1, 1e6),
+      key("train.grad_accum", &C::grad_accum, "micro-batches per optimizer step, across all ranks under mpirun (a multiple of the rank count)", 1, 1e6),
       key("train.precision", &C::precision, "fp32, or bf16 (bfloat16 compute, float32 master weights)", 0, 0, {"fp32", "bf16"}),
       key("train.recompute", &C::recompute, "compute each decoder layer's activations again in the backward pass (less memory, more compute)"),
       key("train.grad_dtype", &C::grad_dtype, "gradients stored as fp32, or bf16 (half their memory; float32 master weights stay)", 0, 0, {"fp32", "bf16"}),
@@ -131,6 +131,9 @@ const std::vector<Key>& schema() {
       key("checkpoint.resume", &C::resume, "auto: continue from the newest complete checkpoint; never: start a new run (refused where checkpoints exist)", 0, 0, {"auto", "never"}),
       key("checkpoint.export_hf", &C::export_hf, "export the final model in Hugging Face layout to <dir>/hf"),
       key("checkpoint.export_dtype", &C::export_dtype, "the export's weights as fp32, or bf16 (as Meta's releases; half the size)", 0, 0, {"fp32", "bf16"}),
+      key("distributed.shard_optimizer", &C::shard_optimizer,
+          "under mpirun: each rank keeps and updates only its share of the parameters' optimizer state (ZeRO stage 1)"),
+      key("distributed.bucket_mib", &C::bucket_mib, "under mpirun: gradients are summed across ranks in buckets of about this many MiB", 1, 65536),
       key("log.every", &C::log_every, "log a line every N steps", 1, 1e12),
       key("log.mllog", &C::mllog, "print MLPerf-style :::MLLOG lines"),
       key("log.plot", &C::plot, "draw the loss curves to <dir>/loss.svg with gnuplot when it is installed"),

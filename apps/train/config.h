@@ -50,6 +50,9 @@ struct TrainConfig {
   std::string resume = "auto";
   bool export_hf = true;
   std::string export_dtype = "fp32";
+  // [distributed] (under mpirun)
+  bool shard_optimizer = false;  // ZeRO stage 1: each rank keeps and updates its own parameters' optimizer state
+  int bucket_mib = 25;           // gradients cross ranks in buckets of about this size
   // [log]
   int log_every = 10;
   bool mllog = true, plot = true;

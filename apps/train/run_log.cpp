@@ -30,10 +30,16 @@ int64_t now_ms() {
 
 }  // namespace
 
-RunLog::RunLog(const std::string& dir, int64_t total_steps, int64_t resume_step, bool mllog)
-    : dir_(dir), total_(total_steps), tty_(isatty(STDERR_FILENO)), mllog_(mllog) {
-  fs::create_directories(dir);
+RunLog::RunLog(const std::string& dir, int64_t total_steps, int64_t resume_step, bool mllog, bool primary)
+    : dir_(dir), total_(total_steps), tty_(primary && isatty(STDERR_FILENO)), mllog_(mllog && primary), primary_(primary) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  if (!primary) {
+    logger_ = std::make_shared<spdlog::logger>("train", console);
+    logger_->set_pattern("[%H:%M:%S] %v");
+    logger_->set_level(spdlog::level::warn);
+    return;
+  }
+  fs::create_directories(dir);
   auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>((fs::path(dir) / "train.log").string());
   logger_ = std::make_shared<spdlog::logger>("train", spdlog::sinks_init_list{console, file});
   logger_->set_pattern("[%H:%M:%S] %v");
@@ -56,6 +62,7 @@ RunLog::~RunLog() {
 }
 
 void RunLog::step(const StepMetrics& m, bool print_line) {
+  if (!primary_) return;
   nlohmann::json j = {{"step", m.step}, {"loss", m.loss}, {"lr", m.lr}, {"grad_norm", m.grad_norm},
                       {"tokens_per_s", m.tokens_per_s}, {"elapsed_s", m.elapsed_s}};
   if (m.val_loss) j["val_loss"] = *m.val_loss;

@@ -21,8 +21,9 @@ class RunLog {
  public:
   // Logs to stderr (a progress bar when it is a terminal) and to <dir>/train.log; metrics go to
   // <dir>/metrics.jsonl, whose entries after `resume_step` are dropped (they belong to a run
-  // that was cut short and is being redone).
-  RunLog(const std::string& dir, int64_t total_steps, int64_t resume_step, bool mllog);
+  // that was cut short and is being redone). A run's other ranks (`primary` false) write no
+  // files and print only warnings and errors.
+  RunLog(const std::string& dir, int64_t total_steps, int64_t resume_step, bool mllog, bool primary = true);
   ~RunLog();
   spdlog::logger& log() { return *logger_; }
   void step(const StepMetrics& m, bool print_line);
@@ -34,7 +35,7 @@ class RunLog {
  private:
   std::string dir_;
   int64_t total_;
-  bool tty_, mllog_;
+  bool tty_, mllog_, primary_;
   bool bar_open_ = false;
   std::shared_ptr<spdlog::logger> logger_;
 };

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "checkpoint.h"
+#include "communicator.h"
 #include "dry_run.h"
 #include "lathe/backends.h"
 #include "lathe/models/data.h"
@@ -14,6 +15,8 @@
 #include "lathe/models/megatron.h"
 #include "lathe/ops/optim.h"
 #include "lathe/runtime.h"
+#include "parallel_step.h"
+#include "ranks.h"
 #include "run_folder.h"
 #include "run_log.h"
 #include "train_step.h"
@@ -58,23 +61,44 @@ models::LlamaModel make_model(const TrainConfig& c, int64_t data_vocab, Device* 
   return model;
 }
 
-// The mean validation loss over eval_batches windows, through a captured forward pass.
-double evaluate(StepCapture& forward, const models::TokenSource& data, const TrainConfig& c, models::SamplerRng& rng, Device* device) {
-  double total = 0;
-  for (int i = 0; i < c.eval_batches; ++i) {
-    Tensor windows = models::make_batch(data, c.batch_size, c.seq_len, models::Split::Validation, rng, device).tokens;
-    total += forward({windows})[0].item<float>();
+// The step's windows, one tensor per micro-batch this rank runs: every rank draws all of them in
+// order, so the sample stream and the sampler's state do not depend on the number of ranks.
+std::vector<Tensor> draw_windows(const models::TokenSource& data, const TrainConfig& c, int count, models::Split split, models::SamplerRng& rng,
+                                 Device* device, const std::function<bool(int)>& mine) {
+  std::vector<Tensor> out;
+  std::vector<int32_t> window;
+  for (int i = 0; i < count; ++i) {
+    data.sample(c.batch_size, c.seq_len, split, rng, window);
+    if (mine(i)) out.push_back(Tensor::from_vector(window, {c.batch_size, c.seq_len + 1}, DType::Int32, device));
   }
+  return out;
+}
+
+// The mean validation loss over eval_batches windows, through a captured forward pass; the ranks
+// share the windows and add the losses in their order, as one process does.
+double evaluate(StepCapture& forward, const models::TokenSource& data, const TrainConfig& c, models::SamplerRng& rng, Device* device,
+                Communicator& comm) {
+  auto mine = [&](int i) { return i % comm.size() == comm.rank(); };
+  std::vector<Tensor> windows = draw_windows(data, c, c.eval_batches, models::Split::Validation, rng, device, mine);
+  std::vector<double> losses(static_cast<size_t>(c.eval_batches), 0.0);
+  for (int i = 0, k = 0; i < c.eval_batches; ++i)
+    if (mine(i)) losses[static_cast<size_t>(i)] = forward({windows[static_cast<size_t>(k++)]})[0].item<float>();
+  comm.all_reduce_sum(losses.data(), losses.size());
+  double total = 0;
+  for (double l : losses) total += l;
   return total / c.eval_batches;
 }
 
-}  // namespace
-
-TrainResult train(const TrainConfig& c) {
+TrainResult train_ranks(const TrainConfig& c, Communicator& comm, std::atomic<int64_t>& current_step) {
+  const bool primary = comm.rank() == 0, ranks = comm.size() > 1;
+  check_same_config(c, comm);
+  const MicroBatchShare share = micro_batch_share(c, comm);
+  if (ranks && c.dry_run) throw EveryRankError("lathe train --dry-run plans one process's step: run it without mpirun");
   std::optional<DryRun> dry;  // from the start: the model's initialization is planned, not run
   if (c.dry_run) dry.emplace();
-  Device* device = get_device(c.backend + ":" + std::to_string(c.device), c.backend_options);
-  set_default_device(c.backend + ":" + std::to_string(c.device));
+  const std::string device_name = c.backend + ":" + std::to_string(rank_device(c, comm));
+  Device* device = get_device(device_name, c.backend_options);
+  set_default_device(device_name);
   auto data = make_source(c);
   models::LlamaModel model = make_model(c, data->vocab_size(), device);
   check(model.config().vocab_size >= data->vocab_size(),
@@ -93,23 +117,42 @@ TrainResult train(const TrainConfig& c) {
   if (c.grad_dtype == "bf16") require_bf16("train.grad_dtype");
   model.set_recompute(c.recompute);
   std::vector<Tensor> params;
-  std::vector<bool> decay;
+  std::vector<std::string> names;
   for (auto& [name, p] : model.parameters()) {
     if (c.grad_dtype == "bf16") p.set_grad_dtype(DType::BFloat16);
     params.push_back(p);
-    decay.push_back(p.ndim() >= 2);
+    names.push_back(name);
   }
+  // Under a sharded optimizer this rank's optimizer holds its own parameters only.
+  std::optional<ShardPlan> shards;
+  if (ranks && c.shard_optimizer) shards = ShardPlan::balanced(params, comm.size());
+  std::vector<Tensor> optimized;
+  std::vector<bool> decay;
+  OptimizerState opt_state;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!shards || shards->owner[i] == comm.rank()) {
+      optimized.push_back(params[i]);
+      decay.push_back(params[i].ndim() >= 2);
+      opt_state.names.push_back(names[i]);
+    }
   std::unique_ptr<ops::Optimizer> optimizer;
-  ops::AdamW* adamw = nullptr;  // checkpoints carry AdamW's moments
   if (c.optimizer == "adamw") {
-    auto a = std::make_unique<ops::AdamW>(params, ops::AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay,
-                                                                        c.state_dtype == "bf16" ? DType::BFloat16 : DType::Float32}, decay);
-    adamw = a.get();
+    auto a = std::make_unique<ops::AdamW>(optimized, ops::AdamWOptions{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay,
+                                                                           c.state_dtype == "bf16" ? DType::BFloat16 : DType::Float32}, decay);
+    opt_state.adamw = a.get();  // checkpoints carry AdamW's moments
+    opt_state.sharded = shards.has_value();
     optimizer = std::move(a);
   } else {
-    optimizer = std::make_unique<ops::SGD>(params, c.lr, c.momentum, false, c.weight_decay);
+    optimizer = std::make_unique<ops::SGD>(optimized, c.lr, c.momentum, false, c.weight_decay);
   }
   TrainStep train_step(model, params, *optimizer, c.grad_clip);
+  std::optional<ParallelStep> parallel_step;
+  if (ranks)
+    parallel_step.emplace(params, *optimizer, shards ? &*shards : nullptr, comm, c.grad_clip, c.grad_accum, size_t(c.bucket_mib) << 20,
+                          [&model](const Tensor& window) {
+                            models::Batch b = models::batch_of(window);
+                            return model.loss(b.inputs, b.targets);
+                          });
   StepCapture eval_forward([&model](const std::vector<Tensor>& windows) {
     NoGradGuard no_grad;
     models::Batch b = models::batch_of(windows[0]);
@@ -125,7 +168,8 @@ TrainResult train(const TrainConfig& c) {
   TrainState state;
   models::SamplerRng train_rng(static_cast<uint64_t>(c.seed) * 2 + 1), val_rng(static_cast<uint64_t>(c.seed) * 2 + 2);
   // Everything checkable before the first step: the run folder, both data splits.
-  claim_run_folder(c, model.config());
+  if (primary) claim_run_folder(c, model.config());
+  comm.barrier();  // the folder is claimed before any rank reads it
   {  // a lower bound on a step's memory: one micro-batch's logits (float32)
     const int64_t logits = checked_mul(checked_mul(c.batch_size, c.seq_len, "train.batch_size x train.seq_len"),
                                        checked_mul(model.config().vocab_size, 4, "the vocabulary's bytes"), "a batch's logits in bytes");
@@ -142,20 +186,29 @@ TrainResult train(const TrainConfig& c) {
   double load_seconds = 0;
   if (c.resume == "auto") {
     auto load_start = Clock::now();
-    if (auto s = load_latest_checkpoint(c.out_dir, model, adamw)) state = *s;
+    if (auto s = load_latest_checkpoint(c.out_dir, model, opt_state)) state = *s;
     load_seconds = seconds_since(load_start);
+    std::vector<int64_t> steps(static_cast<size_t>(comm.size()), 0);
+    steps[static_cast<size_t>(comm.rank())] = state.step;
+    comm.all_reduce_sum(steps.data(), steps.size(), DType::Int64);
+    if (std::adjacent_find(steps.begin(), steps.end(), std::not_equal_to<>()) != steps.end())
+      throw EveryRankError("the ranks resumed from different checkpoints (a damaged file that only some ranks read?); remove the newest "
+                           "checkpoint folder in " + c.out_dir + "/checkpoints and start again");
   }
-  record_run_model(c, model.config());
+  if (primary) record_run_model(c, model.config());
   if (state.step > 0) {
     train_rng.set_state(state.train_rng);
     val_rng.set_state(state.val_rng);
     Tensor::set_random_state(state.tensor_rng);
   }
-  RunLog run(c.out_dir, c.steps, state.step, c.mllog);
+  RunLog run(c.out_dir, c.steps, state.step, c.mllog, primary);
   auto& log = run.log();
   log.info("model: {} parameters, {} layers, width {}, vocab {}; data: {}", model.config().parameter_count(), model.config().num_hidden_layers,
            model.config().hidden_size, model.config().vocab_size, data->describe());
   log.info("backend: {} ({})", device->label(), device->info().name);
+  if (ranks)
+    log.info("data parallel: {}, {} of the step's {} micro-batches each{}", comm.describe(), share.count, c.grad_accum,
+             shards ? "; optimizer state sharded (each rank updates its own parameters)" : "");
   if (state.step > 0) log.info("resuming from the checkpoint at step {} (read in {:.2f} s)", state.step, load_seconds);
   if (state.step >= c.steps) log.info("the run already finished ({} steps); nothing to do", state.step);
   run.mllog("run_start", nullptr, {{"step", state.step}}, "INTERVAL_START");
@@ -169,7 +222,10 @@ TrainResult train(const TrainConfig& c) {
   int64_t tokens_per_step = static_cast<int64_t>(c.batch_size) * c.seq_len * c.grad_accum;
   auto window_start = Clock::now();
   int64_t window_steps = 0;
+  double communication_seconds = 0;
+  report_launcher_stop(comm, current_step);
   for (int64_t step = state.step; step < c.steps; ++step) {
+    current_step = step;
     auto step_start = Clock::now();
     const double device_before = runtime_stats().device_seconds;
     const std::pair<double, int64_t> compile_before{runtime_stats().compile_seconds, runtime_stats().kernels_compiled};
@@ -177,10 +233,16 @@ TrainResult train(const TrainConfig& c) {
     double lr = ops::lr_at(schedule, step);
     TrainStep::Result r;
     try {
-      std::vector<Tensor> windows;
-      for (int micro = 0; micro < c.grad_accum; ++micro)
-        windows.push_back(models::make_batch(*data, c.batch_size, c.seq_len, models::Split::Train, train_rng, device).tokens);
-      r = train_step.run(windows, lr);
+      std::vector<Tensor> windows = draw_windows(*data, c, c.grad_accum, models::Split::Train, train_rng, device,
+                                                 [&](int i) { return i >= share.first && i < share.first + share.count; });
+      if (!parallel_step) {
+        r = train_step.run(windows, lr);
+      } else {
+        ParallelStep::Result p = parallel_step->run(windows, share.first, lr);
+        r = {p.loss, p.grad_norm, p.issue_seconds};
+        communication_seconds += p.communication_seconds;
+        if (debug_level() >= 1) log.info("step {}: communication {:.1f} ms", step + 1, p.communication_seconds * 1e3);
+      }
     } catch (const OutOfMemoryError& e) {
       throw Error("step " + std::to_string(step + 1) + ": the batch does not fit in device memory (" + e.what() +
                   "). Lower train.batch_size or train.seq_len and raise train.grad_accum; the last checkpoint is intact.");
@@ -189,7 +251,7 @@ TrainResult train(const TrainConfig& c) {
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
       // The update already applied non-finite values to the weights: nothing of this step may be saved.
       auto intact = list_checkpoints(c.out_dir);
-      throw Error("step " + std::to_string(step + 1) + ": the training " + (std::isfinite(loss) ? "gradient norm" : "loss") + " is " +
+      throw EveryRankError("step " + std::to_string(step + 1) + ": the training " + (std::isfinite(loss) ? "gradient norm" : "loss") + " is " +
                   std::to_string(std::isfinite(loss) ? grad_norm : loss) + "; stopped without writing a checkpoint (" +
                   (intact.empty() ? std::string("none was written yet") : "the last intact one is " + intact.back()) +
                   "). Lower optimizer.lr, raise schedule.warmup_steps or set optimizer.grad_clip.");
@@ -212,7 +274,7 @@ TrainResult train(const TrainConfig& c) {
     bool last = done == c.steps;
     std::optional<double> val;
     if ((c.eval_every > 0 && done % c.eval_every == 0) || last) {
-      val = evaluate(eval_forward, *data, c, val_rng, device);
+      val = evaluate(eval_forward, *data, c, val_rng, device, comm);
       run.mllog("eval_accuracy", *val, {{"epoch_num", done}, {"metric", "validation loss"}});
     }
     double tps = static_cast<double>(window_steps * tokens_per_step) / std::max(seconds_since(window_start), 1e-9);
@@ -225,7 +287,7 @@ TrainResult train(const TrainConfig& c) {
     if ((c.checkpoint_every > 0 && done % c.checkpoint_every == 0) || (c.checkpoint_every >= 0 && (last || reached))) {
       state = {done, train_rng.state(), val_rng.state(), Tensor::random_state(), elapsed};
       const auto save_start = Clock::now();
-      const uint64_t bytes = save_checkpoint(c.out_dir, model, adamw, state, c.keep);
+      const uint64_t bytes = save_checkpoint(c.out_dir, model, opt_state, state, c.keep, comm);
       log.info("checkpoint of step {}: {:.1f} MiB written in {:.2f} s", done, static_cast<double>(bytes) / (1 << 20),
                std::chrono::duration<double>(Clock::now() - save_start).count());
       state.elapsed_s = 0;
@@ -241,20 +303,44 @@ TrainResult train(const TrainConfig& c) {
   log.info("device memory: {:.1f} MiB at the peak of a training step (parameters, optimizer state and the step's buffers); "
            "host: {:.1f} MiB resident at the peak",
            static_cast<double>(peak_step_bytes) / (1 << 20), static_cast<double>(host_peak_resident_bytes()) / (1 << 20));
+  if (ranks && result.steps_done > first_step)
+    log.info("communication: {:.1f} ms per step on average ({} ranks)", communication_seconds * 1e3 / static_cast<double>(result.steps_done - first_step),
+             comm.size());
   if (!result.reached_target) run.mllog("run_stop", nullptr, {{"status", c.target_loss > 0 ? "aborted" : "success"}}, "INTERVAL_END");
-  if (c.export_hf) {
+  if (c.export_hf && primary) {
     std::string hf = (std::filesystem::path(c.out_dir) / "hf").string();
     const auto export_start = Clock::now();
     models::save_hf_model(model, hf, size_t{4} << 30, c.export_dtype == "bf16" ? DType::BFloat16 : DType::Float32);
     log.info("exported the model in Hugging Face layout to {} in {:.2f} s", hf,
              std::chrono::duration<double>(Clock::now() - export_start).count());
   }
-  if (c.plot) {
+  if (c.plot && primary) {
     std::string why = run.plot();
     if (why.empty()) log.info("loss curves: {}", (std::filesystem::path(c.out_dir) / "loss.svg").string());
     else log.warn("no plot: {}", why);
   }
   return result;
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& c) {
+  std::unique_ptr<Communicator> comm = connect_ranks();
+  std::atomic<int64_t> current_step{0};
+  if (comm->size() == 1) return train_ranks(c, *comm, current_step);
+  try {
+    return train_ranks(c, *comm, current_step);
+  } catch (const EveryRankError&) {
+    // Every rank stops here: rank 0 reports it, the others leave quietly.
+    if (comm->rank() == 0) throw;
+    comm.reset();
+    std::exit(1);
+  } catch (const std::exception& e) {
+    // The other ranks may be waiting in a collective for this one: stop them all.
+    spdlog::error("rank {} of {}, step {}: {}", comm->rank(), comm->size(), current_step.load() + 1, e.what());
+    comm->abort(1);
+    return {};  // abort() does not return
+  }
 }
 
 }  // namespace lathe::app

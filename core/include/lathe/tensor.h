@@ -171,6 +171,9 @@ class Tensor {
   // Overwrites this tensor's memory (realized first) with numel() values of its dtype from the
   // host: how a persistent tensor (a learning rate, a captured step's constant) gets new values.
   void copy_from_host(const void* data);
+  // The reverse: numel() values of its dtype into `data` (realized first), without to_bytes()'s
+  // allocation: how gradients reach a host buffer to be summed across processes.
+  void copy_to_host(void* data) const;
 
   // ---- autograd
   Tensor& requires_grad_(bool on = true);

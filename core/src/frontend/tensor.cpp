@@ -191,6 +191,8 @@ void Tensor::read_host(void* out, DType as) const {
   convert_to_host(raw.data(), dtype(), out, as, numel());
 }
 
+void Tensor::copy_to_host(void* data) const { read_host(data, dtype()); }
+
 std::vector<unsigned char> Tensor::to_bytes() const {
   std::vector<unsigned char> out(static_cast<size_t>(numel()) * itemsize(dtype()));
   read_host(out.data(), dtype());
