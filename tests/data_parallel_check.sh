@@ -64,8 +64,15 @@ long=("${small[@]}" --set train.steps=3000 --set checkpoint.every=10 --set log.e
 launcher=$!
 deadline=$((SECONDS + 120))
 until [ "$(cat cut/metrics.jsonl 2>/dev/null | wc -l)" -ge 50 ] || [ $SECONDS -ge $deadline ]; do sleep 0.01; done
+# The ranks of this run, by their command line (no pgrep: procps is not on every machine).
+ranks_of_cut() {
+  for d in /proc/[0-9]*; do
+    tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q "lathe train.*checkpoint.dir=cut " && echo "${d#/proc/}"
+  done
+  return 0
+}
 rank1=""
-for p in $(pgrep -f "checkpoint.dir=cut" || true); do
+for p in $(ranks_of_cut); do
   if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then rank1=$p; fi
 done
 [ -n "$rank1" ] || { cat cut1.out; echo "rank 1 not found"; exit 1; }
@@ -74,7 +81,7 @@ if wait "$launcher"; then echo "mpirun succeeded although a rank was killed"; ex
 killed_at=$(wc -l < cut/metrics.jsonl)
 [ "$killed_at" -lt 3000 ] || { echo "the run finished before it could be killed"; exit 1; }
 grep -q "rank 0 stopped by the launcher during step\|exited on signal 9" cut1.out || { cat cut1.out; echo "no message on the kill"; exit 1; }
-pgrep -f "checkpoint.dir=cut" > /dev/null && { echo "a rank outlived the killed one"; exit 1; }
+[ -z "$(ranks_of_cut)" ] || { echo "a rank outlived the killed one"; exit 1; }
 "${mpi[@]}" "$lathe" train "${long[@]}" --set checkpoint.dir=cut > cut2.out 2>&1
 grep -q "resuming from the checkpoint at step" cut2.out || { cat cut2.out; exit 1; }
 echo -n "rank 1 killed after step $killed_at ($(grep -o 'rank 0 stopped by the launcher during step [0-9]*' cut1.out || echo 'the launcher reported it')); resumed against one process: "
