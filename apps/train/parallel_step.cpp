@@ -1,3 +1,4 @@
+// The data-parallel step: buckets, the two captured halves, reduce-scatter and all-gather under shards.
 #include "parallel_step.h"
 
 #include <chrono>

@@ -1,3 +1,4 @@
+// Rank-specific parts of a run: device choice, config agreement, micro-batch shares, launcher stops.
 #include "ranks.h"
 
 #include <unistd.h>
