@@ -6,7 +6,8 @@
 #  2. ranks given different configs refuse to start, naming the key;
 #  3. SIGKILL of one rank stops the other with a message naming its step, and the run resumed
 #     after it logs what an uninterrupted run logs, step for step;
-#  4. a sharded run resumes on one process (moments found by name across the ranks' files).
+#  4. a sharded run resumes on one process (moments found by name across the ranks' files), and
+#     one process's run resumes on two ranks.
 set -euo pipefail
 lathe="$1"; work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -38,6 +39,7 @@ PY
 }
 
 "$lathe" train "${small[@]}" --set checkpoint.dir=one > one.out 2>&1
+cp -r one one_then_two  # resumed below by two ranks
 "${mpi[@]}" "$lathe" train "${small[@]}" --set checkpoint.dir=two > two.out 2>&1
 grep -q "data parallel: 2 MPI ranks" two.out || { cat two.out; echo "the run did not use two ranks"; exit 1; }
 echo -n "two ranks against one process with grad_accum = 2: "; compare one/metrics.jsonl two/metrics.jsonl 1e-6
@@ -99,3 +101,9 @@ compare long_ref/metrics.jsonl cut/metrics.jsonl 1e-6
 grep -q "resuming from the checkpoint at step 30" sharded_one.out || { cat sharded_one.out; exit 1; }
 "$lathe" train "${small[@]}" --set checkpoint.dir=one --set train.steps=35 > one_more.out 2>&1
 echo -n "a sharded checkpoint resumed by one process, against one process throughout: "; compare one/metrics.jsonl sharded/metrics.jsonl 1e-6
+
+# And the other way: one process's checkpoint resumed by two ranks (the sample stream and the
+# global batch do not depend on N).
+"${mpi[@]}" "$lathe" train "${small[@]}" --set checkpoint.dir=one_then_two --set train.steps=35 > one_then_two.out 2>&1
+grep -q "resuming from the checkpoint at step 30" one_then_two.out || { cat one_then_two.out; exit 1; }
+echo -n "one process's checkpoint resumed by two ranks, against one process throughout: "; compare one/metrics.jsonl one_then_two/metrics.jsonl 1e-6
