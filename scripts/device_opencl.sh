@@ -19,6 +19,8 @@
 #   scripts/device_opencl.sh llama PRESET SEQ BATCH PRECISION STEPS SECS [torch]
 #                                         a real-size Llama on opencl (synthetic tokens), then PyTorch's (ref_llama_scale.py);
 #                                         LLAMA_SETS="--set train.recompute=true" adds keys
+#   scripts/device_opencl.sh dp N PRESET SEQ BATCH PRECISION STEPS SECS
+#                                         mpirun -np N (one GPU per rank) against one GPU with N micro-batches
 #   scripts/device_opencl.sh exec CMD...  any command with the environment above (lathe=$build/bin)
 #   scripts/device_opencl.sh all SECS     build, conformance, bench, mlperf cold then warm, summary
 # DEVICE_SRC=dir DEVICE_BUILD=build-x run any of these on another source tree (an older commit
@@ -178,6 +180,24 @@ PY
       esac
       python3 tools/bench_llama_torch.py cuda 3 "$precision" "$seq" "$batch" "$sizes" 2>&1 | tail -1 | tee "$out/torch_${preset}_${seq}x${batch}_$precision.txt"
     fi
+    ;;
+  dp)
+    # Data parallel on N GPUs of the host (one rank each), then the same step on one GPU with N
+    # micro-batches: tokens/s per GPU and the losses of both. Needs mpirun on the machine and a
+    # build that found MPI (the cmake log says "MPI not found" otherwise).
+    ranks=$2 preset=$3 seq=$4 batch=$5 precision=$6 steps=$7 secs=$8
+    command -v mpirun > /dev/null || { echo "dp: no mpirun on this machine"; exit 2; }
+    grep -q "Found MPI" "$out/cmake.txt" 2>/dev/null || grep -q "MPI_C_FOUND:INTERNAL=TRUE\|MPI_C_WORKS" "$build/CMakeCache.txt" || {
+      echo "dp: the build found no MPI"; exit 2; }
+    args=(--set model.preset="$preset" --set data.source=synthetic --set data.synthetic_vocab=128256 --set train.seq_len="$seq"
+      --set train.batch_size="$batch" --set train.precision="$precision" --set train.steps="$steps" --set train.grad_accum="$ranks"
+      --set backend.name=opencl --set log.every=1 --set eval.every=0 --set eval.batches="$ranks" --set checkpoint.export_hf=false
+      --set checkpoint.every=-1 --set log.plot=false ${LLAMA_SETS:-})
+    rm -rf "$build/run_dp" "$build/run_dp1"
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout "$secs" mpirun --oversubscribe -np "$ranks" "$lathe" train "${args[@]}" \
+      --set checkpoint.dir="$build/run_dp" 2>&1 | grep -v MLLOG | tee "$out/dp_${ranks}_${preset}.txt" | grep -E "step +[0-9]+/|parallel|communication|rror" || true
+    timeout "$secs" "$lathe" train "${args[@]}" --set checkpoint.dir="$build/run_dp1" 2>&1 | grep -v MLLOG | tee "$out/dp_1_${preset}.txt" | \
+      grep -E "step +[0-9]+/|rror" || true
     ;;
   exec)
     shift
