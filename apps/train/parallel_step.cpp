@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lathe/error.h"
+#include "ranks.h"
 
 namespace lathe::app {
 namespace {
@@ -28,10 +29,9 @@ double squares(const unsigned char* data, int64_t n, DType dtype) {
 }  // namespace
 
 ShardPlan ShardPlan::balanced(const std::vector<Tensor>& params, int ranks) {
-  check(static_cast<int>(params.size()) >= ranks, [&] {
-    return "distributed.shard_optimizer: " + std::to_string(ranks) + " ranks share " + std::to_string(params.size()) +
-           " parameters, fewer than one each; run fewer ranks or set distributed.shard_optimizer = false";
-  });
+  if (static_cast<int>(params.size()) < ranks)  // every rank computes the same plan, and meets this together
+    throw EveryRankError("distributed.shard_optimizer: " + std::to_string(ranks) + " ranks share " + std::to_string(params.size()) +
+                         " parameters, fewer than one each; run fewer ranks or set distributed.shard_optimizer = false");
   double total = 0;
   for (const Tensor& p : params) total += static_cast<double>(p.numel());
   ShardPlan plan;
