@@ -2,7 +2,8 @@
 # Data parallel training under mpirun, on the cpu backend, two ranks:
 #  1. two ranks log the same losses, step for step, as one process with the same train.grad_accum
 #     (1e-6 relative), with and without a sharded optimizer; two runs of two ranks are bit-identical;
-#     bfloat16 gradients, summed as bfloat16, agree to 2e-2;
+#     the same on the opencl backend where it is usable; bfloat16 gradients, summed as
+#     bfloat16, agree to 2e-2;
 #  2. ranks given different configs refuse to start, naming the key;
 #  3. SIGKILL of one rank stops the other with a message naming its step, and the run resumed
 #     after it logs what an uninterrupted run logs, step for step;
@@ -50,6 +51,13 @@ cmp two/checkpoints/step_00000030/model.safetensors two_again/checkpoints/step_0
 grep -q "optimizer state sharded" sharded.out || { cat sharded.out; exit 1; }
 ls sharded/checkpoints/step_00000030/optimizer.rank00001-of-00002.safetensors > /dev/null
 echo -n "two ranks with the optimizer sharded against one process: "; compare one/metrics.jsonl sharded/metrics.jsonl 1e-6
+
+# The same through the opencl backend (PoCL in CI; both ranks share its one device).
+if "$lathe" backends 2>/dev/null | grep -q "^opencl *usable"; then
+  "$lathe" train "${small[@]}" --set backend.name=opencl --set train.steps=10 --set checkpoint.dir=one_cl > one_cl.out 2>&1
+  "${mpi[@]}" "$lathe" train "${small[@]}" --set backend.name=opencl --set train.steps=10 --set checkpoint.dir=two_cl > two_cl.out 2>&1
+  echo -n "opencl: two ranks against one process: "; compare one_cl/metrics.jsonl two_cl/metrics.jsonl 1e-6
+fi
 
 # bfloat16 gradients are summed as bfloat16: each rank's is rounded before the sum, where one
 # process rounds the float32 sum of both micro-batches once, so the runs agree only roughly.
