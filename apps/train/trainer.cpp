@@ -209,6 +209,15 @@ TrainResult train_ranks(const TrainConfig& c, Communicator& comm, std::atomic<in
   if (ranks)
     log.info("data parallel: {}, {} of the step's {} micro-batches each{}", comm.describe(), share.count, c.grad_accum,
              shards ? "; optimizer state sharded (each rank updates its own parameters)" : "");
+  if (shards && opt_state.adamw) {  // what each rank keeps of AdamW's two moments
+    std::vector<double> mib(static_cast<size_t>(comm.size()), 0.0);
+    const double moment_bytes = c.state_dtype == "bf16" ? 2 : 4;
+    for (size_t i = 0; i < params.size(); ++i)
+      mib[static_cast<size_t>(shards->owner[i])] += 2 * moment_bytes * static_cast<double>(params[i].numel()) / (1 << 20);
+    std::string each;
+    for (size_t r = 0; r < mib.size(); ++r) each += fmt::format("{}rank {}: {:.1f} MiB", r ? ", " : "", r, mib[r]);
+    log.info("optimizer moments per rank: {}", each);
+  }
   if (state.step > 0) log.info("resuming from the checkpoint at step {} (read in {:.2f} s)", state.step, load_seconds);
   if (state.step >= c.steps) log.info("the run already finished ({} steps); nothing to do", state.step);
   run.mllog("run_start", nullptr, {{"step", state.step}}, "INTERVAL_START");
