@@ -150,9 +150,12 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, mod
       s.val_rng = std::stoull(j.at("val_rng").get<std::string>());
       s.tensor_rng = {std::stoull(j.at("tensor_rng_seed").get<std::string>()), std::stoull(j.at("tensor_rng_calls").get<std::string>())};
       s.elapsed_s = j.value("elapsed_s", 0.0);
-      if (j.contains("checksums"))
-        for (auto& [file, sum] : j["checksums"].items())
-          if (file_checksum(dir / file) != sum.get<std::string>()) throw Error(file + " does not match its checksum: the file is damaged");
+      // Each file this rank reads is checked against its checksum before use (not the other ranks' shards).
+      auto verify = [&](const std::string& file) {
+        if (j.contains("checksums") && j["checksums"].contains(file) && file_checksum(dir / file) != j["checksums"][file].get<std::string>())
+          throw Error(file + " does not match its checksum: the file is damaged");
+      };
+      verify("model.safetensors");
       models::SafetensorsFile weights((dir / "model.safetensors").string());
       // The same parameters, no more and no fewer: a checkpoint of two layers is not a one-layer model's.
       auto params_now = model.parameters();
@@ -166,17 +169,21 @@ std::optional<TrainState> load_latest_checkpoint(const std::string& run_dir, mod
       std::vector<Tensor> m, v;
       if (adamw) {
         // The moments by parameter name, from whichever optimizer file holds them.
-        std::vector<std::unique_ptr<models::SafetensorsFile>> files;
-        std::vector<std::string> names{"optimizer.safetensors"};  // a checkpoint from before checksums
+        std::vector<std::string> file_names{"optimizer.safetensors"};  // a checkpoint from before checksums
         if (j.contains("checksums")) {
-          names.clear();
+          file_names.clear();
           for (auto& [file, sum] : j["checksums"].items())
-            if (file.rfind("optimizer", 0) == 0) names.push_back(file);
+            if (file.rfind("optimizer", 0) == 0) file_names.push_back(file);
         }
-        for (const std::string& file : names) files.push_back(std::make_unique<models::SafetensorsFile>((dir / file).string()));
+        std::vector<std::unique_ptr<models::SafetensorsFile>> files;  // headers only until a tensor is loaded
+        for (const std::string& file : file_names) files.push_back(std::make_unique<models::SafetensorsFile>((dir / file).string()));
+        std::vector<bool> verified(files.size(), false);
         auto find = [&](const std::string& name) -> const models::SafetensorsFile& {
-          for (auto& f : files)
-            if (f->contains(name)) return *f;
+          for (size_t f = 0; f < files.size(); ++f)
+            if (files[f]->contains(name)) {
+              if (!verified[f]) verify(file_names[f]), verified[f] = true;
+              return *files[f];
+            }
           throw Error("no optimizer file holds " + name);
         };
         for (size_t i = 0; i < optimizer.names.size(); ++i) {

@@ -311,6 +311,12 @@ TrainConfig config_from_table(const toml::table& root, const std::string& where)
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> config_values(const TrainConfig& c) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& k : schema()) out.push_back({k.path, k.show(c)});
+  return out;
+}
+
 std::string config_to_toml(const TrainConfig& c) {
   std::string out, section;
   for (auto& k : schema()) {

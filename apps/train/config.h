@@ -64,6 +64,8 @@ struct TrainConfig {
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides);
 // The same from TOML text; `where` names it in errors.
 TrainConfig parse_train_config(const std::string& text, const std::string& where);
+// Every key ("section.key") with its value as TOML writes it, in printing order.
+std::vector<std::pair<std::string, std::string>> config_values(const TrainConfig& config);
 // The whole configuration as TOML with every default filled in and each key documented.
 std::string config_to_toml(const TrainConfig& config);
 

@@ -87,6 +87,7 @@ ParallelStep::ParallelStep(std::vector<Tensor> params, ops::Optimizer& optimizer
     buckets_.push_back(std::move(b));
   }
   staging_.resize(largest);
+  if (shards_) owned_ = shards_->owned_by(comm_.rank());
   if (shards_) scale_ = Tensor::full({}, 1.0, DType::Float32, params_.front().device()).contiguous().realize();
 }
 
@@ -116,8 +117,7 @@ std::vector<Tensor> ParallelStep::update(const std::vector<Tensor>& inputs) {
     optimizer_.update(clip.scale);
     return {clip.norm};
   }
-  std::vector<size_t> own = shards_->owned_by(comm_.rank());
-  for (size_t k = 0; k < own.size(); ++k) params_[own[k]].set_grad(inputs[1 + k]);
+  for (size_t k = 0; k < owned_.size(); ++k) params_[owned_[k]].set_grad(inputs[1 + k]);
   optimizer_.update(inputs[0]);
   return {};
 }
@@ -193,7 +193,7 @@ ParallelStep::Result ParallelStep::run(const std::vector<Tensor>& windows, int f
     scale_.copy_from_host(&scale);
     r.communication_seconds += seconds_since(start_norm);
     std::vector<Tensor> inputs{scale_};
-    for (size_t i : shards_->owned_by(comm_.rank())) inputs.push_back(grads[i]);
+    for (size_t i : owned_) inputs.push_back(grads[i]);
     update_(inputs);
     auto start_gather = Clock::now();
     gather_weights();

@@ -55,6 +55,7 @@ class ParallelStep {
   double grad_clip_;
   int step_micro_;
   std::function<Tensor(const Tensor&)> loss_of_;
+  std::vector<size_t> owned_;  // under shards: this rank's parameters
   std::vector<Bucket> buckets_;
   std::vector<unsigned char> staging_;
   Tensor scale_;  // the clipping factor under shards, computed on the host

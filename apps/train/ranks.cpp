@@ -28,35 +28,20 @@ int rank_device(const TrainConfig& c, const Communicator& comm) {
 
 void check_same_config(const TrainConfig& c, Communicator& comm) {
   if (comm.size() == 1) return;
-  std::string mine = config_to_toml(c), first = mine;
-  uint64_t length = first.size();
+  // Rank 0's values, one "key\tvalue" line each, compared key by key.
+  const auto mine = config_values(c);
+  std::string text;
+  for (auto& [key, value] : mine) text += key + "\t" + value + "\n";
+  uint64_t length = text.size();
   comm.broadcast(&length, sizeof length, 0);
-  first.resize(length);
-  comm.broadcast(first.data(), length, 0);
-  // Lines "key = value   # doc" under [section] headers: compare them key by key.
-  auto entries = [](const std::string& text) {
-    std::vector<std::pair<std::string, std::string>> out;
-    std::istringstream in(text);
-    std::string section;
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
-      if (line[0] == '[') {
-        section = line.substr(1, line.find(']') - 1);
-        continue;
-      }
-      const size_t eq = line.find(" = "), hash = line.find("  #");
-      out.push_back({section + "." + line.substr(0, eq), line.substr(eq + 3, hash == std::string::npos ? std::string::npos : hash - eq - 3)});
-    }
-    return out;
-  };
-  auto a = entries(mine), b = entries(first);
-  std::string differs;
-  for (size_t i = 0; i < a.size() && i < b.size() && differs.empty(); ++i) {
-    std::string value = a[i].second, theirs = b[i].second;
-    value.erase(value.find_last_not_of(' ') + 1);
-    theirs.erase(theirs.find_last_not_of(' ') + 1);
-    if (a[i].first != "backend.device" && value != theirs)
-      differs = a[i].first + " = " + value + " here, " + theirs + " on rank 0";
+  text.resize(length);
+  comm.broadcast(text.data(), length, 0);
+  std::istringstream first(text);
+  std::string differs, line;
+  for (size_t i = 0; i < mine.size() && std::getline(first, line) && differs.empty(); ++i) {
+    const std::string theirs = line.substr(line.find('\t') + 1);
+    if (mine[i].first != "backend.device" && mine[i].second != theirs)
+      differs = mine[i].first + " = " + mine[i].second + " here, " + theirs + " on rank 0";
   }
   std::vector<int64_t> flags(static_cast<size_t>(comm.size()), 0);
   flags[static_cast<size_t>(comm.rank())] = differs.empty() ? 0 : 1;
