@@ -53,11 +53,16 @@ PY
 small=(--set model.hidden_size=32 --set model.intermediate_size=64 --set model.num_heads=2 --set model.num_kv_heads=1
        --set model.num_layers=1 --set train.batch_size=2 --set train.seq_len=16 --set train.steps=2 --set eval.batches=1
        --set log.plot=false --set checkpoint.every=-1 --set checkpoint.export_hf=false --set data.source=file)
-"$lathe" train "${small[@]}" --set data.path=py.idx --set checkpoint.dir=run > run.out 2>&1 || { cat run.out; exit 1; }
-grep -q "py (Megatron, 3 documents, 819 tokens)" run.out || { cat run.out; echo "the Python-written dataset was not read as such"; exit 1; }
+"$lathe" train "${small[@]}" --set data.path=py.idx --set data.val_fraction=0.34 --set checkpoint.dir=run > run.out 2>&1 || { cat run.out; exit 1; }
+grep -q "py (Megatron, 3 documents, 819 tokens; " run.out || { cat run.out; echo "the Python-written dataset was not read as such"; exit 1; }
 head -c 40 py.idx > cut.idx && cp py.bin cut.bin
 if "$lathe" train "${small[@]}" --set data.path=cut --set data.format=megatron --set checkpoint.dir=cut > cut.out 2>&1; then
   echo "a truncated .idx was accepted"; exit 1
 fi
 grep -q "cut.idx: truncated" cut.out || { cat cut.out; exit 1; }
-echo "a Python-written Megatron dataset trains; a truncated index is refused"
+# Three documents split 0.9 / 0.1 leave none for validation (as in Megatron): said before any step.
+if "$lathe" train "${small[@]}" --set data.path=py.idx --set checkpoint.dir=noval > noval.out 2>&1; then
+  echo "a run without validation documents started"; exit 1
+fi
+grep -q "leaves none of its 3 documents for validation" noval.out || { cat noval.out; exit 1; }
+echo "a Python-written Megatron dataset trains; a truncated index and an empty validation split are refused"

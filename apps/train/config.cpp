@@ -99,7 +99,7 @@ const std::vector<Key>& schema() {
       key("model.tie_embeddings", &C::tie_embeddings, "share the embedding with the output projection"),
       key("data.source", &C::data_source, "synthetic (built in, needs no files) or file", 0, 0, {"synthetic", "file"}),
       key("data.path", &C::data_path, "token file: .bin (llm.c/nanoGPT uint16/uint32), .npy, or text read as bytes; PREFIX of a Megatron dataset"),
-      key("data.format", &C::data_format, "auto (by data.path's extension; .idx is Megatron's) or megatron (PREFIX.bin + PREFIX.idx)", 0, 0, {"auto", "megatron"}),
+      key("data.format", &C::data_format, "auto (by data.path's extension; .idx is Megatron's) or megatron (PREFIX.bin + PREFIX.idx, in Megatron's GPT-dataset sample order)", 0, 0, {"auto", "megatron"}),
       key("data.val_fraction", &C::val_fraction, "last fraction of the file used for validation", 0, 0.99),
       key("data.synthetic_vocab", &C::synthetic_vocab, "vocabulary of the synthetic task", 4, 1e7),
       key("train.steps", &C::steps, "optimizer steps", 1, 1e12),

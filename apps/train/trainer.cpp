@@ -30,7 +30,14 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 std::unique_ptr<models::TokenSource> make_source(const TrainConfig& c) {
   if (c.data_source == "synthetic") return models::synthetic_source(c.synthetic_vocab);
   const bool idx = c.data_path.size() > 4 && c.data_path.compare(c.data_path.size() - 4, 4, ".idx") == 0;
-  if (c.data_format == "megatron" || idx) return models::megatron_source(c.data_path, c.val_fraction);
+  if (c.data_format == "megatron" || idx) {
+    // Megatron's sample counts, which set its epochs: every step's micro-batches, and every
+    // evaluation's batches (one every eval.every steps, and one more).
+    const int64_t evaluations = (c.eval_every > 0 ? c.steps / c.eval_every : 0) + 1;
+    const models::MegatronSampling sampling{static_cast<uint32_t>(c.seed), c.seq_len, c.steps * c.grad_accum * c.batch_size,
+                                            evaluations * c.eval_batches * c.batch_size};
+    return models::megatron_source(c.data_path, c.val_fraction, sampling);
+  }
   return models::file_source(c.data_path, c.val_fraction);
 }
 
@@ -166,7 +173,8 @@ TrainResult train_ranks(const TrainConfig& c, Communicator& comm, std::atomic<in
   }
 
   TrainState state;
-  models::SamplerRng train_rng(static_cast<uint64_t>(c.seed) * 2 + 1), val_rng(static_cast<uint64_t>(c.seed) * 2 + 2);
+  models::SamplerRng train_rng(data->sampler_start(static_cast<uint64_t>(c.seed) * 2 + 1)),
+      val_rng(data->sampler_start(static_cast<uint64_t>(c.seed) * 2 + 2));
   // Everything checkable before the first step: the run folder, both data splits.
   if (primary) claim_run_folder(c, model.config());
   comm.barrier();  // the folder is claimed before any rank reads it

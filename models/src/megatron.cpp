@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <sstream>
 
 #include "lathe/error.h"
 
@@ -122,7 +124,8 @@ namespace {
 
 class MegatronSource : public TokenSource {
  public:
-  MegatronSource(const std::string& prefix, double val_fraction) : prefix_(strip_extension(prefix)), index_(read_megatron_index(prefix)) {
+  MegatronSource(const std::string& prefix, double val_fraction, const MegatronSampling& sampling)
+      : prefix_(strip_extension(prefix)), index_(read_megatron_index(prefix)), seq_len_(sampling.seq_len), val_fraction_(val_fraction) {
     check(val_fraction >= 0 && val_fraction < 1, prefix_ + ": val_fraction must be in [0, 1)");
     const int fd = open((prefix_ + ".bin").c_str(), O_RDONLY);
     check(fd >= 0, "megatron dataset: cannot open " + prefix_ + ".bin");
@@ -132,43 +135,58 @@ class MegatronSource : public TokenSource {
     map_ = bytes_ ? mmap(nullptr, bytes_, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
     close(fd);
     check(map_ != MAP_FAILED, "megatron dataset: cannot map " + prefix_ + ".bin");
-    // Documents are concatenated in index order, as the GPT dataset reads them: with one
-    // sequence per document the token stream is the .bin file itself.
-    int64_t expected = 0;
-    for (size_t i = 0; i < index_.sequence_lengths.size(); ++i) {
-      check(index_.sequence_pointers[i] == expected, prefix_ + ".idx: sequence " + std::to_string(i) + " does not follow the one before it");
-      expected += int64_t{index_.sequence_lengths[i]} * index_.itemsize;
-      tokens_ += index_.sequence_lengths[i];
+    const auto documents = static_cast<int64_t>(index_.sequence_lengths.size());
+    for (int64_t d = 0; d < documents; ++d) {
+      tokens_ += index_.sequence_lengths[static_cast<size_t>(d)];
+      for (int64_t t = 0; t < index_.sequence_lengths[static_cast<size_t>(d)]; ++t) {
+        const int64_t v = token(d, t);
+        check(v >= 0, prefix_ + ".bin: document " + std::to_string(d) + ", token " + std::to_string(t) + " is negative (" +
+                          std::to_string(v) + ")");
+        vocab_ = std::max(vocab_, v + 1);
+      }
     }
-    for (int64_t t = 0; t < tokens_; ++t) {
-      const int64_t v = token(t);
-      check(v >= 0, prefix_ + ".bin: token " + std::to_string(t) + " is negative (" + std::to_string(v) + ")");
-      vocab_ = std::max(vocab_, v + 1);
-    }
-    split_ = static_cast<int64_t>(static_cast<double>(tokens_) * (1 - val_fraction));
+    const std::vector<DocumentRange> split = megatron_split(documents, {1 - val_fraction, val_fraction});
+    auto plan = [&](const DocumentRange& r, int64_t samples) {
+      return GptSamplePlan{r.first, r.end, sampling.seq_len, samples, sampling.seed};
+    };
+    train_.emplace(index_.sequence_lengths, plan(split[0], sampling.train_samples));
+    if (split[1].end > split[1].first) validation_.emplace(index_.sequence_lengths, plan(split[1], sampling.validation_samples));
   }
   ~MegatronSource() override {
     if (map_) munmap(map_, bytes_);
   }
   int64_t vocab_size() const override { return vocab_; }
   std::string describe() const override {
-    return prefix_ + " (Megatron, " + std::to_string(index_.sequence_lengths.size()) + " documents, " + std::to_string(tokens_) + " tokens)";
+    return prefix_ + " (Megatron, " + std::to_string(index_.sequence_lengths.size()) + " documents, " + std::to_string(tokens_) +
+           " tokens; " + std::to_string(train_->size()) + " training samples in " + std::to_string(train_->epochs()) + " epochs)";
   }
+  uint64_t sampler_start(uint64_t) const override { return 0; }
   void sample(int64_t batch, int64_t seq, Split split, SamplerRng& rng, std::vector<int32_t>& out) const override {
-    const int64_t begin = split == Split::Train ? 0 : split_, end = split == Split::Train ? split_ : tokens_;
-    const int64_t span = end - begin - (seq + 1);
-    check(span >= 0, prefix_ + ": the " + std::string(split == Split::Train ? "training" : "validation") + " split has " +
-                         std::to_string(end - begin) + " tokens, fewer than one window of " + std::to_string(seq + 1));
+    check(seq == seq_len_, prefix_ + ": Megatron samples were built for sequence length " + std::to_string(seq_len_) + ", not " +
+                               std::to_string(seq));
+    const std::optional<GptSampleIndex>& samples = split == Split::Train ? train_ : validation_;
+    check(samples.has_value(), [&] {
+      std::ostringstream fraction;
+      fraction << val_fraction_;
+      return prefix_ + ": data.val_fraction = " + fraction.str() + " leaves none of its " +
+             std::to_string(index_.sequence_lengths.size()) + " documents for validation; raise data.val_fraction";
+    });
     out.resize(static_cast<size_t>(batch * (seq + 1)));
+    size_t at = 0;
+    const uint64_t next = rng.state();
     for (int64_t b = 0; b < batch; ++b) {
-      const int64_t at = begin + static_cast<int64_t>(rng.below(static_cast<uint64_t>(span) + 1));
-      for (int64_t t = 0; t <= seq; ++t) out[static_cast<size_t>(b * (seq + 1) + t)] = static_cast<int32_t>(token(at + t));
+      // Past the last sample the order starts again.
+      samples->parts(static_cast<int64_t>((next + static_cast<uint64_t>(b)) % static_cast<uint64_t>(samples->size())),
+                     [&](int64_t document, int64_t first, int64_t count) {
+                       for (int64_t t = first; t < first + count; ++t) out[at++] = static_cast<int32_t>(token(document, t));
+                     });
     }
+    rng.set_state(next + static_cast<uint64_t>(batch));
   }
 
  private:
-  int64_t token(int64_t i) const {
-    const auto* p = static_cast<const unsigned char*>(map_) + i * index_.itemsize;
+  int64_t token(int64_t document, int64_t t) const {
+    const auto* p = static_cast<const unsigned char*>(map_) + index_.sequence_pointers[static_cast<size_t>(document)] + t * index_.itemsize;
     switch (index_.dtype_code) {
       case 1: return *p;
       case 3: { int16_t v; std::memcpy(&v, p, 2); return v; }
@@ -179,15 +197,18 @@ class MegatronSource : public TokenSource {
   }
   std::string prefix_;
   MegatronIndex index_;
+  int64_t seq_len_;
+  double val_fraction_;
   void* map_ = nullptr;
   size_t bytes_ = 0;
-  int64_t tokens_ = 0, vocab_ = 0, split_ = 0;
+  int64_t tokens_ = 0, vocab_ = 0;
+  std::optional<GptSampleIndex> train_, validation_;
 };
 
 }  // namespace
 
-std::unique_ptr<TokenSource> megatron_source(const std::string& prefix, double val_fraction) {
-  return std::make_unique<MegatronSource>(prefix, val_fraction);
+std::unique_ptr<TokenSource> megatron_source(const std::string& prefix, double val_fraction, const MegatronSampling& sampling) {
+  return std::make_unique<MegatronSource>(prefix, val_fraction, sampling);
 }
 
 }  // namespace lathe::models

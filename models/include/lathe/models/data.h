@@ -31,6 +31,9 @@ class TokenSource {
   virtual ~TokenSource() = default;
   virtual int64_t vocab_size() const = 0;
   virtual std::string describe() const = 0;
+  // The sampler's first state, given one seeded from train.seed: a source that keeps an order of
+  // its own starts at 0 and reads the state as the next sample's number.
+  virtual uint64_t sampler_start(uint64_t seeded) const { return seeded; }
   // Fills out[b * (seq + 1) + t] for b < batch, t <= seq: windows of seq+1 tokens.
   virtual void sample(int64_t batch, int64_t seq, Split split, SamplerRng& rng, std::vector<int32_t>& out) const = 0;
 };

@@ -8,6 +8,7 @@
 
 #include "lathe/models/atomic_file.h"
 #include "lathe/models/data.h"
+#include "lathe/models/megatron_samples.h"
 
 namespace lathe::models {
 
@@ -38,8 +39,16 @@ struct MegatronIndex {
 };
 MegatronIndex read_megatron_index(const std::string& prefix);
 
-// PREFIX (or PREFIX.bin / PREFIX.idx): the documents concatenated, as Megatron's GPT dataset
-// reads them; windows drawn as from any token file, the last val_fraction for validation.
-std::unique_ptr<TokenSource> megatron_source(const std::string& prefix, double val_fraction);
+// How a Megatron dataset is sampled: as Megatron-LM's GPT dataset does for this seed, sequence
+// length and sample counts (which set the epochs), the documents split by (1 - val_fraction,
+// val_fraction) as Megatron's split "weights" does.
+struct MegatronSampling {
+  uint32_t seed = 0;
+  int64_t seq_len = 0;
+  int64_t train_samples = 0, validation_samples = 0;  // 0: one epoch
+};
+// PREFIX (or PREFIX.bin / PREFIX.idx), memory-mapped. The sampler's state is the next sample's
+// number: sample k of a run is Megatron's sample k.
+std::unique_ptr<TokenSource> megatron_source(const std::string& prefix, double val_fraction, const MegatronSampling& sampling);
 
 }  // namespace lathe::models
