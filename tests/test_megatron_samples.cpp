@@ -107,4 +107,12 @@ TEST(MegatronSamples, RefusesAnotherSequenceLengthAndAnEmptyValidationSplit) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("leaves none of its 60 documents for validation"), std::string::npos) << e.what();
   }
+  // Half of 1,403 tokens cannot fill one sample of 1,001: the split and its documents are named.
+  try {
+    megatron_source(prefix, 0.5, {1, 1000, 0, 0});
+    FAIL() << "a split shorter than one sample accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training split (documents 0 to 30 of 60)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fewer than one sample of 1001"), std::string::npos) << e.what();
+  }
 }

@@ -127,6 +127,18 @@ class MegatronSource : public TokenSource {
   MegatronSource(const std::string& prefix, double val_fraction, const MegatronSampling& sampling)
       : prefix_(strip_extension(prefix)), index_(read_megatron_index(prefix)), seq_len_(sampling.seq_len), val_fraction_(val_fraction) {
     check(val_fraction >= 0 && val_fraction < 1, prefix_ + ": val_fraction must be in [0, 1)");
+    const auto documents = static_cast<int64_t>(index_.sequence_lengths.size());
+    const std::vector<DocumentRange> split = megatron_split(documents, {1 - val_fraction, val_fraction});
+    auto build = [&](const DocumentRange& r, int64_t samples, const char* name, std::optional<GptSampleIndex>& into) {
+      try {
+        into.emplace(index_.sequence_lengths, GptSamplePlan{r.first, r.end, sampling.seq_len, samples, sampling.seed});
+      } catch (const Error& e) {
+        throw Error(prefix_ + ", " + name + " split (documents " + std::to_string(r.first) + " to " + std::to_string(r.end) +
+                    " of " + std::to_string(documents) + "): " + e.what());
+      }
+    };
+    build(split[0], sampling.train_samples, "training", train_);
+    if (split[1].end > split[1].first) build(split[1], sampling.validation_samples, "validation", validation_);
     const int fd = open((prefix_ + ".bin").c_str(), O_RDONLY);
     check(fd >= 0, "megatron dataset: cannot open " + prefix_ + ".bin");
     struct stat st {};
@@ -135,22 +147,20 @@ class MegatronSource : public TokenSource {
     map_ = bytes_ ? mmap(nullptr, bytes_, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
     close(fd);
     check(map_ != MAP_FAILED, "megatron dataset: cannot map " + prefix_ + ".bin");
-    const auto documents = static_cast<int64_t>(index_.sequence_lengths.size());
-    for (int64_t d = 0; d < documents; ++d) {
-      tokens_ += index_.sequence_lengths[static_cast<size_t>(d)];
-      for (int64_t t = 0; t < index_.sequence_lengths[static_cast<size_t>(d)]; ++t) {
-        const int64_t v = token(d, t);
-        check(v >= 0, prefix_ + ".bin: document " + std::to_string(d) + ", token " + std::to_string(t) + " is negative (" +
-                          std::to_string(v) + ")");
-        vocab_ = std::max(vocab_, v + 1);
+    try {  // a bad token unmaps the file before the error leaves (no destructor runs then)
+      for (int64_t d = 0; d < documents; ++d) {
+        tokens_ += index_.sequence_lengths[static_cast<size_t>(d)];
+        for (int64_t t = 0; t < index_.sequence_lengths[static_cast<size_t>(d)]; ++t) {
+          const int64_t v = token(d, t);
+          check(v >= 0, prefix_ + ".bin: document " + std::to_string(d) + ", token " + std::to_string(t) + " is negative (" +
+                            std::to_string(v) + ")");
+          vocab_ = std::max(vocab_, v + 1);
+        }
       }
+    } catch (...) {
+      if (map_) munmap(map_, bytes_);
+      throw;
     }
-    const std::vector<DocumentRange> split = megatron_split(documents, {1 - val_fraction, val_fraction});
-    auto plan = [&](const DocumentRange& r, int64_t samples) {
-      return GptSamplePlan{r.first, r.end, sampling.seq_len, samples, sampling.seed};
-    };
-    train_.emplace(index_.sequence_lengths, plan(split[0], sampling.train_samples));
-    if (split[1].end > split[1].first) validation_.emplace(index_.sequence_lengths, plan(split[1], sampling.validation_samples));
   }
   ~MegatronSource() override {
     if (map_) munmap(map_, bytes_);
