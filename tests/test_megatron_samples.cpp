@@ -8,6 +8,7 @@
 
 #include "lathe/error.h"
 #include "lathe/models/megatron.h"
+#include "lathe/models/megatron_samples.h"
 #include "lathe/models/numpy_random.h"
 
 using namespace lathe;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "lathe/error.h"
+#include "lathe/models/megatron_samples.h"
 
 namespace lathe::models {
 namespace {

@@ -77,7 +77,7 @@ GptSampleIndex::GptSampleIndex(const std::vector<int32_t>& sequence_lengths, con
   } else {
     add_epochs(documents_, plan, epochs_, rng);
   }
-  build_samples(sequence_lengths, plan.seq_len, tokens_per_epoch);
+  build_samples(plan.seq_len, tokens_per_epoch);
   const int64_t total = static_cast<int64_t>(starts_.size()) - 1;
   check(total < std::numeric_limits<uint32_t>::max() - 1, "Megatron dataset: more than 2^32 samples");
   const auto first = static_cast<uint32_t>(separate_final_epoch ? samples_before_final : total);
@@ -90,7 +90,8 @@ GptSampleIndex::GptSampleIndex(const std::vector<int32_t>& sequence_lengths, con
 
 // The documents concatenated in their order, cut into samples of seq_len + 1 tokens that overlap
 // by one (the last target of a sample is the first input of the next).
-void GptSampleIndex::build_samples(const std::vector<int32_t>& lengths, int64_t seq_len, int64_t tokens_per_epoch) {
+void GptSampleIndex::build_samples(int64_t seq_len, int64_t tokens_per_epoch) {
+  const std::vector<int32_t>& lengths = *lengths_;
   const int64_t samples = (epochs_ * tokens_per_epoch - 1) / seq_len;
   starts_.reserve(static_cast<size_t>(samples + 1));
   int32_t document = 0;

@@ -8,7 +8,6 @@
 
 #include "lathe/models/atomic_file.h"
 #include "lathe/models/data.h"
-#include "lathe/models/megatron_samples.h"
 
 namespace lathe::models {
 

@@ -23,14 +23,13 @@ class GptSampleIndex {
   int64_t epochs() const { return epochs_; }
   // Sample k's pieces in order: part(document, first token, token count); together seq_len + 1 tokens.
   void parts(int64_t k, const std::function<void(int64_t, int64_t, int64_t)>& part) const;
-  const std::vector<int32_t>& document_order() const { return documents_; }
 
  private:
   struct Position {
     int32_t document;  // into documents_
     int32_t offset;    // first token in that document
   };
-  void build_samples(const std::vector<int32_t>& sequence_lengths, int64_t seq_len, int64_t tokens_per_epoch);
+  void build_samples(int64_t seq_len, int64_t tokens_per_epoch);
   std::vector<int32_t> documents_;  // the document order: every epoch's documents, shuffled
   std::vector<Position> starts_;    // sample i spans starts_[i] to starts_[i + 1]
   std::vector<uint32_t> shuffle_;   // sample k of the run is sample shuffle_[k]
