@@ -28,6 +28,8 @@ build="${BUILD_DIR:-build}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j "$(nproc)"
 echo "setup: built into $build (the lathe command is $build/bin/lathe)"
+# Test data that may not be kept in the repository: Meta's Llama 3 tokenizer file (its tests skip without it).
+scripts/fetch_llama3_tokenizer.sh "$build/llama3/tokenizer.model" || echo "setup: Meta's Llama 3 tokenizer not fetched; its tests will skip"
 "$build/bin/lathe" backends
 # The main job: train the default config (a small Llama on the built-in synthetic task).
 if [ "${LATHE_SKIP_TRAIN:-0}" != "1" ]; then

@@ -48,6 +48,13 @@ ptrs = [0, 2 * lens[0], 2 * (lens[0] + lens[1])]
 with open("py.idx", "wb") as f:
     f.write(b"MMIDIDX\x00\x00" + struct.pack("<QBQQ", 1, 8, 3, 4))
     f.write(struct.pack("<3i", *lens) + struct.pack("<3q", *ptrs) + struct.pack("<4q", 0, 1, 2, 3))
+# A validation set of its own (data.val_path): 2 documents of tokens 50 and up.
+vdocs = [[50 + i % 9 for i in range(90)], [59] * 60]
+with open("pyval.bin", "wb") as b:
+    for d in vdocs: b.write(array("H", d).tobytes())
+with open("pyval.idx", "wb") as f:
+    f.write(b"MMIDIDX\x00\x00" + struct.pack("<QBQQ", 1, 8, 2, 3))
+    f.write(struct.pack("<2i", 90, 60) + struct.pack("<2q", 0, 180) + struct.pack("<3q", 0, 1, 2))
 print("lathe's Megatron files follow the layout: %d documents, %d tokens, the same tokens as --format bin" % (count, len(tokens)))
 PY
 small=(--set model.hidden_size=32 --set model.intermediate_size=64 --set model.num_heads=2 --set model.num_kv_heads=1
@@ -65,4 +72,13 @@ if "$lathe" train "${small[@]}" --set data.path=py.idx --set checkpoint.dir=nova
   echo "a run without validation documents started"; exit 1
 fi
 grep -q "leaves none of its 3 documents for validation" noval.out || { cat noval.out; exit 1; }
-echo "a Python-written Megatron dataset trains; a truncated index and an empty validation split are refused"
+# All three documents train (no validation split is needed then), the other file validates; the
+# model's vocabulary covers both files' tokens.
+"$lathe" train "${small[@]}" --set data.path=py.idx --set data.val_path=pyval.idx --set checkpoint.dir=val > val.out 2>&1 || { cat val.out; exit 1; }
+grep -q "; validation: pyval (Megatron, 2 documents, 150 tokens; " val.out || { cat val.out; echo "data.val_path was not read"; exit 1; }
+grep -q "vocab 60" val.out || { cat val.out; echo "the vocabulary does not cover the validation file"; exit 1; }
+if "$lathe" train "${small[@]}" --set data.source=synthetic --set data.val_path=pyval.idx --set checkpoint.dir=synval > synval.out 2>&1; then
+  echo "data.val_path with the synthetic task was accepted"; exit 1
+fi
+grep -q "data.val_path is set but data.source" synval.out || { cat synval.out; exit 1; }
+echo "a Python-written Megatron dataset trains; a truncated index and an empty validation split are refused; data.val_path validates on a file of its own"

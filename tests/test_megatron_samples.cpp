@@ -68,7 +68,7 @@ TEST(MegatronSamples, SameSamplesInTheSameOrderAsMegatronCore) {
     int64_t count;
     fields >> split_name >> count;
     const Split split = split_name == "train" ? Split::Train : Split::Validation;
-    SamplerRng rng(source->sampler_start(12345));
+    SamplerRng rng(source->sampler_start(12345, split));
     std::vector<int32_t> got;
     for (int64_t k = 0; k < count; ++k) {
       ASSERT_TRUE(std::getline(in, line));

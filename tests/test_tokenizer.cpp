@@ -1,8 +1,10 @@
 // The byte-level BPE tokenizer against Hugging Face `tokenizers` and `tiktoken`: the encodings of
 // a multilingual corpus (and of tinyshakespeare, where it is at hand) that fixtures/tokenizer/
-// make_fixture.py recorded, round trips, and bad files.
+// make_fixture.py recorded, round trips, and bad files; and Meta's own Llama 3 tokenizer file
+// (scripts/fetch_llama3_tokenizer.sh) against both libraries (make_llama3_expected.py).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -46,29 +48,65 @@ std::map<std::string, std::string> texts() {
   return t;
 }
 
+// Checks each text's ids against one library's record in an expected-encodings file.
+void expect_encodings(const models::Tokenizer& tok, const nlohmann::json& want, const std::string& library,
+                      const std::map<std::string, std::string>& text_of) {
+  for (auto& [name, text] : text_of) {
+    const auto& w = want.at(name);
+    ASSERT_EQ(w.at("bytes").get<size_t>(), text.size()) << name << ": not the text the fixture encoded";
+    const auto& e = w.at(library);
+    std::vector<int32_t> ids = tok.encode(text);
+    std::vector<int32_t> first(ids.begin(), ids.begin() + std::min<size_t>(32, ids.size()));
+    EXPECT_EQ(first, e.at("first").get<std::vector<int32_t>>()) << name << " (" << library << ")";
+    EXPECT_EQ(static_cast<int64_t>(ids.size()), e.at("count").get<int64_t>()) << name << " (" << library << ")";
+    EXPECT_EQ(fnv1a(ids), e.at("fnv1a").get<std::string>()) << name << ": the ids differ from " << library << "'s";
+    EXPECT_EQ(tok.decode(ids), text) << name << ": decode(encode(x)) != x";
+  }
+}
+
 class TokenizerFixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TokenizerFixture, EncodesAsTheReferenceLibraryAndDecodesBack) {
   const nlohmann::json want = nlohmann::json::parse(slurp(kDir + "expected.json")).at("encodings");
   models::Tokenizer tok = models::Tokenizer::load(kDir + GetParam());
+  const auto text_of = texts();
+  expect_encodings(tok, want, GetParam(), text_of);
   int64_t bytes = 0;
-  for (auto& [name, text] : texts()) {
-    const auto& w = want.at(name);
-    ASSERT_EQ(w.at("bytes").get<size_t>(), text.size()) << name << ": not the text the fixture encoded";
-    const auto& e = w.at(GetParam());
-    std::vector<int32_t> ids = tok.encode(text);
-    std::vector<int32_t> first(ids.begin(), ids.begin() + std::min<size_t>(32, ids.size()));
-    EXPECT_EQ(first, e.at("first").get<std::vector<int32_t>>()) << name;
-    EXPECT_EQ(static_cast<int64_t>(ids.size()), e.at("count").get<int64_t>()) << name;
-    EXPECT_EQ(fnv1a(ids), e.at("fnv1a").get<std::string>()) << name << ": the ids differ from the reference's";
-    EXPECT_EQ(tok.decode(ids), text) << name << ": decode(encode(x)) != x";
-    bytes += static_cast<int64_t>(text.size());
-  }
-  std::printf("[ tokenizer ] %s: %lld bytes encoded as the reference does\n", GetParam().c_str(), static_cast<long long>(bytes));
+  for (auto& [name, text] : text_of) bytes += static_cast<int64_t>(text.size());
+  if (!HasFailure()) std::printf("[ tokenizer ] %s: %lld bytes encoded as the reference does\n", GetParam().c_str(), static_cast<long long>(bytes));
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, TokenizerFixture, ::testing::Values("bpe_llama3_pattern.json", "bpe_gpt2_pattern.json", "ranks.tiktoken"),
                          [](const auto& info) { return info.param.substr(0, info.param.find('.')); });
+
+// Meta's tokenizer.model for Llama 3 (128,000 ranks; the 256 special tokens follow as Llama 3.1
+// names them), encoded as tiktoken (the way Meta's tokenizer.py loads it) and as Hugging Face
+// tokenizers (through transformers' conversion of the same file) encode it.
+TEST(Tokenizer, MetasLlama3FileEncodesAsTiktokenAndTokenizers) {
+  const char* env = std::getenv("LATHE_LLAMA3_TOKENIZER");
+  const std::string path = env && *env ? env : LATHE_LLAMA3_TOKENIZER_DEFAULT;
+  if (!std::filesystem::exists(path))
+    GTEST_SKIP() << path << " is absent: scripts/fetch_llama3_tokenizer.sh fetches it (scripts/setup.sh runs it)";
+  models::Tokenizer tok = models::Tokenizer::load(path);
+  EXPECT_EQ(tok.vocab_size(), 128256);
+  // Meta's own test (llama_models/llama3/tests/api/test_tokenizer.py), BOS and EOS written out.
+  EXPECT_EQ(tok.encode("<|begin_of_text|>This is a test sentence.<|end_of_text|>"),
+            (std::vector<int32_t>{128000, 2028, 374, 264, 1296, 11914, 13, 128001}));
+  EXPECT_EQ(tok.encode("<|start_header_id|>user<|end_header_id|>\n\nThis is a test sentence.<|eot_id|>"),
+            (std::vector<int32_t>{128006, 882, 128007, 271, 2028, 374, 264, 1296, 11914, 13, 128009}));
+  ASSERT_TRUE(tok.end_of_text().has_value());
+  EXPECT_EQ(*tok.end_of_text(), 128001);
+  const nlohmann::json record = nlohmann::json::parse(slurp(kDir + "llama3_expected.json"));
+  auto text_of = texts();
+  text_of["chat"] =
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\n  \xC3\x87" "a va?  1234567 tokens,\tplease!\r\n<|eot_id|>"
+      "<|reserved_special_token_247|>";
+  for (const char* library : {"tiktoken", "tokenizers"}) expect_encodings(tok, record.at("encodings"), library, text_of);
+  int64_t bytes = 0;
+  for (auto& [name, text] : text_of) bytes += static_cast<int64_t>(text.size());
+  if (!HasFailure()) std::printf("[ tokenizer ] Meta's Llama 3 file: %lld bytes encoded as tiktoken and tokenizers do\n", static_cast<long long>(bytes));
+}
 
 TEST(Tokenizer, SpecialTokensAreMatchedInTheText) {
   models::Tokenizer tok = models::Tokenizer::load(kDir + "bpe_llama3_pattern.json");

@@ -2,6 +2,7 @@
 #include "lathe/models/data.h"
 #include "lathe/models/llama.h"
 #include "lathe/ops/optim.h"
+#include <algorithm>
 #include <fstream>
 
 #include "test_util.h"
@@ -61,6 +62,31 @@ TEST(Training, DataSourcesReadEveryLayout) {
   EXPECT_EQ(text->vocab_size(), 256);
   text->sample(1, 10, models::Split::Train, rng, out);
   EXPECT_EQ(std::string(out.begin(), out.end()), "hello world");
+}
+
+// data.val_path: validation windows come from a file of their own, training windows from all of
+// data.path, each source with its own sampler order.
+TEST(Training, AValidationFileOfItsOwnGivesTheValidationWindows) {
+  std::string dir = ::testing::TempDir();
+  std::vector<uint32_t> train, validation;
+  for (uint32_t i = 0; i < 200; ++i) train.push_back(i), validation.push_back(1000 + i % 7);
+  models::write_llmc_tokens(dir + "/train.bin", train);
+  models::write_llmc_tokens(dir + "/val.bin", validation);
+  auto data = models::separate_validation(models::file_source(dir + "/train.bin", 0), models::file_source(dir + "/val.bin", 0));
+  EXPECT_EQ(data->vocab_size(), 1007);  // the larger of the two
+  EXPECT_NE(data->describe().find("validation: " + dir + "/val.bin"), std::string::npos) << data->describe();
+  models::SamplerRng train_rng(data->sampler_start(3, models::Split::Train)), val_rng(data->sampler_start(4, models::Split::Validation));
+  std::vector<int32_t> out;
+  int32_t last_start = 0;
+  for (int round = 0; round < 20; ++round) {
+    data->sample(4, 15, models::Split::Train, train_rng, out);
+    for (int32_t t : out) ASSERT_LT(t, 200) << "a training token from the validation file";
+    for (size_t w = 0; w < 4; ++w) last_start = std::max(last_start, out[w * 16]);
+    data->sample(4, 15, models::Split::Validation, val_rng, out);
+    for (int32_t t : out) ASSERT_GE(t, 1000) << "a validation token from the training file";
+  }
+  // All of train.bin trains: windows start past token 164, where a held-back last tenth would end them.
+  EXPECT_GT(last_start, 164);
 }
 
 }  // namespace

@@ -100,7 +100,8 @@ const std::vector<Key>& schema() {
       key("data.source", &C::data_source, "synthetic (built in, needs no files) or file", 0, 0, {"synthetic", "file"}),
       key("data.path", &C::data_path, "token file: .bin (llm.c/nanoGPT uint16/uint32), .npy, or text read as bytes; PREFIX of a Megatron dataset"),
       key("data.format", &C::data_format, "auto (by data.path's extension; .idx is Megatron's) or megatron (PREFIX.bin + PREFIX.idx, in Megatron's GPT-dataset sample order)", 0, 0, {"auto", "megatron"}),
-      key("data.val_fraction", &C::val_fraction, "last fraction of the file used for validation", 0, 0.99),
+      key("data.val_fraction", &C::val_fraction, "last fraction of the file used for validation (unused with data.val_path)", 0, 0.99),
+      key("data.val_path", &C::val_path, "a validation dataset of its own, in data.path's format (empty: validate on data.path's last val_fraction)"),
       key("data.synthetic_vocab", &C::synthetic_vocab, "vocabulary of the synthetic task", 4, 1e7),
       key("train.steps", &C::steps, "optimizer steps", 1, 1e12),
       key("train.batch_size", &C::batch_size, "sequences per micro-batch", 1, 1e7),
@@ -305,6 +306,8 @@ TrainConfig config_from_table(const toml::table& root, const std::string& where)
   if (c.num_heads % c.num_kv_heads != 0) throw Error(where + ": model.num_kv_heads (" + std::to_string(c.num_kv_heads) + ") must divide model.num_heads (" + std::to_string(c.num_heads) + ")");
   if (c.hidden_size % c.num_heads != 0) throw Error(where + ": model.hidden_size must be a multiple of model.num_heads");
   if (c.data_source == "file" && c.data_path.empty()) throw Error(where + ": data.source = \"file\" needs data.path");
+  if (c.data_source != "file" && !c.val_path.empty())
+    throw Error(where + ": data.val_path is set but data.source = \"" + c.data_source + "\" reads no files; set data.source = \"file\" or drop data.val_path");
   if (c.min_lr > c.lr) throw Error(where + ": schedule.min_lr (" + std::to_string(c.min_lr) + ") exceeds optimizer.lr (" + std::to_string(c.lr) + ")");
   return c;
 }

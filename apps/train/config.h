@@ -23,7 +23,7 @@ struct TrainConfig {
   bool tie_embeddings = false;
   // [data]
   std::string data_format = "auto";
-  std::string data_source = "synthetic", data_path;
+  std::string data_source = "synthetic", data_path, val_path;
   double val_fraction = 0.1;
   int synthetic_vocab = 64;
   // [train]

@@ -26,7 +26,7 @@ int64_t report_dry_run(const TrainConfig& c, const models::LlamaModel& model, Tr
   int64_t params = 0;
   for (auto& [name, p] : model.parameters()) params += p.numel() * static_cast<int64_t>(itemsize(p.dtype()));
   // As the trainer's first step: the peak counts from what is live when the step starts.
-  models::SamplerRng rng(data.sampler_start(static_cast<uint64_t>(c.seed) * 2 + 1));
+  models::SamplerRng rng(data.sampler_start(static_cast<uint64_t>(c.seed) * 2 + 1, models::Split::Train));
   std::vector<Tensor> windows;
   for (int micro = 0; micro < c.grad_accum; ++micro)
     windows.push_back(models::make_batch(data, c.batch_size, c.seq_len, models::Split::Train, rng, device).tokens);

@@ -27,18 +27,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// One dataset file (or Megatron prefix), split by val_fraction; `samples` are Megatron's sample
+// counts for its two splits.
+std::unique_ptr<models::TokenSource> file_or_megatron(const TrainConfig& c, const std::string& path, double val_fraction,
+                                                      int64_t train_samples, int64_t validation_samples) {
+  const bool idx = path.size() > 4 && path.compare(path.size() - 4, 4, ".idx") == 0;
+  if (c.data_format == "megatron" || idx)
+    return models::megatron_source(path, val_fraction, {static_cast<uint32_t>(c.seed), c.seq_len, train_samples, validation_samples});
+  return models::file_source(path, val_fraction);
+}
+
 std::unique_ptr<models::TokenSource> make_source(const TrainConfig& c) {
   if (c.data_source == "synthetic") return models::synthetic_source(c.synthetic_vocab);
-  const bool idx = c.data_path.size() > 4 && c.data_path.compare(c.data_path.size() - 4, 4, ".idx") == 0;
-  if (c.data_format == "megatron" || idx) {
-    // Megatron's sample counts, which set its epochs: every step's micro-batches, and every
-    // evaluation's batches (one every eval.every steps, and one more).
-    const int64_t evaluations = (c.eval_every > 0 ? c.steps / c.eval_every : 0) + 1;
-    const models::MegatronSampling sampling{static_cast<uint32_t>(c.seed), c.seq_len, c.steps * c.grad_accum * c.batch_size,
-                                            evaluations * c.eval_batches * c.batch_size};
-    return models::megatron_source(c.data_path, c.val_fraction, sampling);
-  }
-  return models::file_source(c.data_path, c.val_fraction);
+  // Megatron's sample counts, which set its epochs: every step's micro-batches, and every
+  // evaluation's batches (one every eval.every steps, and one more).
+  const int64_t evaluations = (c.eval_every > 0 ? c.steps / c.eval_every : 0) + 1;
+  const int64_t train_samples = c.steps * c.grad_accum * c.batch_size, validation_samples = evaluations * c.eval_batches * c.batch_size;
+  if (c.val_path.empty()) return file_or_megatron(c, c.data_path, c.val_fraction, train_samples, validation_samples);
+  // A validation set of its own: all of data.path trains, all of data.val_path validates (as
+  // Megatron's per-split data paths, each sampled over all its documents with the same seed).
+  return models::separate_validation(file_or_megatron(c, c.data_path, 0, train_samples, 0),
+                                     file_or_megatron(c, c.val_path, 0, validation_samples, 0));
 }
 
 models::LlamaModel make_model(const TrainConfig& c, int64_t data_vocab, Device* device) {
@@ -173,8 +182,8 @@ TrainResult train_ranks(const TrainConfig& c, Communicator& comm, std::atomic<in
   }
 
   TrainState state;
-  models::SamplerRng train_rng(data->sampler_start(static_cast<uint64_t>(c.seed) * 2 + 1)),
-      val_rng(data->sampler_start(static_cast<uint64_t>(c.seed) * 2 + 2));
+  models::SamplerRng train_rng(data->sampler_start(static_cast<uint64_t>(c.seed) * 2 + 1, models::Split::Train)),
+      val_rng(data->sampler_start(static_cast<uint64_t>(c.seed) * 2 + 2, models::Split::Validation));
   // Everything checkable before the first step: the run folder, both data splits.
   if (primary) claim_run_folder(c, model.config());
   comm.barrier();  // the folder is claimed before any rank reads it

@@ -1,5 +1,6 @@
 #include "lathe/models/data.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -101,6 +102,31 @@ std::vector<int32_t> parse_token_bin(const std::string& bytes, const std::string
     tokens[i] = static_cast<int32_t>(v);
   }
   return tokens;
+}
+
+namespace {
+
+class SeparateValidation : public TokenSource {
+ public:
+  SeparateValidation(std::unique_ptr<TokenSource> train, std::unique_ptr<TokenSource> validation)
+      : train_(std::move(train)), validation_(std::move(validation)) {}
+  // Token ids of either set must fit the model, so the vocabulary covers both.
+  int64_t vocab_size() const override { return std::max(train_->vocab_size(), validation_->vocab_size()); }
+  std::string describe() const override { return train_->describe() + "; validation: " + validation_->describe(); }
+  uint64_t sampler_start(uint64_t seeded, Split split) const override { return of(split).sampler_start(seeded, Split::Train); }
+  void sample(int64_t batch, int64_t seq, Split split, SamplerRng& rng, std::vector<int32_t>& out) const override {
+    of(split).sample(batch, seq, Split::Train, rng, out);
+  }
+
+ private:
+  const TokenSource& of(Split split) const { return split == Split::Train ? *train_ : *validation_; }
+  std::unique_ptr<TokenSource> train_, validation_;
+};
+
+}  // namespace
+
+std::unique_ptr<TokenSource> separate_validation(std::unique_ptr<TokenSource> train, std::unique_ptr<TokenSource> validation) {
+  return std::make_unique<SeparateValidation>(std::move(train), std::move(validation));
 }
 
 std::unique_ptr<TokenSource> synthetic_source(int64_t vocab) { return std::make_unique<SyntheticSource>(vocab); }

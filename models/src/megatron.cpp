@@ -169,9 +169,10 @@ class MegatronSource : public TokenSource {
   int64_t vocab_size() const override { return vocab_; }
   std::string describe() const override {
     return prefix_ + " (Megatron, " + std::to_string(index_.sequence_lengths.size()) + " documents, " + std::to_string(tokens_) +
-           " tokens; " + std::to_string(train_->size()) + " training samples in " + std::to_string(train_->epochs()) + " epochs)";
+           " tokens; " + std::to_string(train_->size()) + " samples in " + std::to_string(train_->epochs()) + " epochs" +
+           (validation_ ? ", " + std::to_string(validation_->size()) + " for validation)" : ")");
   }
-  uint64_t sampler_start(uint64_t) const override { return 0; }
+  uint64_t sampler_start(uint64_t, Split) const override { return 0; }
   void sample(int64_t batch, int64_t seq, Split split, SamplerRng& rng, std::vector<int32_t>& out) const override {
     check(seq == seq_len_, prefix_ + ": Megatron samples were built for sequence length " + std::to_string(seq_len_) + ", not " +
                                std::to_string(seq));

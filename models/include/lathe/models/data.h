@@ -31,9 +31,12 @@ class TokenSource {
   virtual ~TokenSource() = default;
   virtual int64_t vocab_size() const = 0;
   virtual std::string describe() const = 0;
-  // The sampler's first state, given one seeded from train.seed: a source that keeps an order of
-  // its own starts at 0 and reads the state as the next sample's number.
-  virtual uint64_t sampler_start(uint64_t seeded) const { return seeded; }
+  // A split's sampler's first state, given one seeded from train.seed: a source that keeps an
+  // order of its own starts at 0 and reads the state as the next sample's number.
+  virtual uint64_t sampler_start(uint64_t seeded, Split split) const {
+    (void)split;
+    return seeded;
+  }
   // Fills out[b * (seq + 1) + t] for b < batch, t <= seq: windows of seq+1 tokens.
   virtual void sample(int64_t batch, int64_t seq, Split split, SamplerRng& rng, std::vector<int32_t>& out) const = 0;
 };
@@ -47,6 +50,9 @@ std::unique_ptr<TokenSource> synthetic_source(int64_t vocab);
 // "*.npy" integer arrays, anything else read as UTF-8 text tokenized as bytes (vocab 256).
 // The last `val_fraction` of the tokens is the validation split.
 std::unique_ptr<TokenSource> file_source(const std::string& path, double val_fraction);
+// Training windows from `train`'s training split, validation windows from `validation`'s training
+// split: a validation set of its own (data.val_path), both sources made with no validation split.
+std::unique_ptr<TokenSource> separate_validation(std::unique_ptr<TokenSource> train, std::unique_ptr<TokenSource> validation);
 // The tokens of a .bin file's bytes: llm.c's (a 256-int header, uint16 or uint32 tokens) or
 // headerless uint16; header and size are checked, `path` names the file in errors.
 std::vector<int32_t> parse_token_bin(const std::string& bytes, const std::string& path);
