@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 
@@ -117,6 +118,15 @@ bool EmulatorDriver::execute(const KernelDispatchPacket& p, uint64_t packet_va, 
   }
   return true;
 }
+
+namespace {
+std::string emulated_target() {
+  const char* t = std::getenv("LATHE_AMD_KFD_EMULATOR_TARGET");
+  return t && *t ? t : "gfx942";
+}
+}  // namespace
+
+EmulatorDriver::EmulatorDriver() : TestDriver(emulated_target()) {}
 
 extern "C" __attribute__((visibility("default"))) Driver* lathe_amd_kfd_new_emulator_driver() { return new EmulatorDriver(); }
 

@@ -14,6 +14,8 @@ namespace lathe::amd {
 
 class EmulatorDriver : public TestDriver {
  public:
+  // The target: LATHE_AMD_KFD_EMULATOR_TARGET (gfx942 when unset; gfx90a, gfx1100).
+  EmulatorDriver();
   std::string name() const override { return "emulator"; }
   bool runs_twins() const override { return false; }
   void code_loaded(const CodeObject& code, uint64_t va) override;

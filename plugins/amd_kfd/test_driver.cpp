@@ -29,8 +29,11 @@ uint64_t fnv1a(const uint8_t* p, size_t n) {
   return h;
 }
 
-// A recorded topology for the GPU this driver pretends to be: a gfx942 node with 8 CUs.
-std::string write_topology() {
+// A recorded topology for the GPU this driver pretends to be: a node of `target` with 8 CUs.
+std::string write_topology(const std::string& target) {
+  const char* version = target == "gfx942" ? "90402" : target == "gfx90a" ? "90010" : target == "gfx1100" ? "110000" : nullptr;
+  if (!version) throw Error("amd_kfd test driver: cannot pretend to be " + target + " (gfx942, gfx90a or gfx1100)");
+  const char* wave = target == "gfx1100" ? "32" : "64";
   fs::path root = fs::temp_directory_path() / ("lathe-kfd-test-" + std::to_string(getpid())) / "nodes";
   fs::create_directories(root / "0");
   std::ofstream(root / "0" / "gpu_id") << 0 << "\n";
@@ -38,7 +41,8 @@ std::string write_topology() {
   fs::create_directories(root / "1" / "mem_banks" / "0");
   std::ofstream(root / "1" / "gpu_id") << kTestGpuId << "\n";
   std::ofstream(root / "1" / "properties")
-      << "cpu_cores_count 0\nsimd_count 32\nsimd_per_cu 4\nwave_front_size 64\nlds_size_in_kb 64\ngfx_target_version 90402\n"
+      << "cpu_cores_count 0\nsimd_count 32\nsimd_per_cu 4\nwave_front_size " << wave << "\nlds_size_in_kb 64\ngfx_target_version " << version
+      << "\n"
          "vendor_id 4098\ndevice_id 29857\ndrm_render_minor 128\nnum_xcc 1\nmax_engine_clk_fcompute 2100\n";
   std::ofstream(root / "1" / "mem_banks" / "0" / "properties") << "heap_type 1\nsize_in_bytes 17179869184\n";
   return root.string();
@@ -53,7 +57,7 @@ T load(uint64_t va) {
 
 }  // namespace
 
-TestDriver::TestDriver() : topology_root_(write_topology()) { service_ = std::thread([this] { service(); }); }
+TestDriver::TestDriver(const std::string& target) : topology_root_(write_topology(target)) { service_ = std::thread([this] { service(); }); }
 
 TestDriver::~TestDriver() {
   stop_ = true;

@@ -31,7 +31,8 @@ namespace lathe::amd {
 
 class TestDriver : public Driver {
  public:
-  TestDriver();
+  // The GPU it pretends to be: gfx942 (wave64), or gfx90a or gfx1100 (wave32).
+  explicit TestDriver(const std::string& target = "gfx942");
   ~TestDriver() override;
 
   int open(const std::string& path, int flags) override;

@@ -47,6 +47,10 @@ const Names& gfx9_names() {
   static const Names names(gfx9_opcodes());
   return names;
 }
+const Names& gfx11_names() {
+  static const Names names(gfx11_opcodes());
+  return names;
+}
 
 // A 9-bit source field: 0-255 the scalar space, 256-511 VGPRs.
 Operand source(uint32_t field) {
@@ -168,17 +172,23 @@ void decode_vop3p(Inst& in, uint32_t w0, uint32_t w1) {
 
 }  // namespace
 
+std::string_view opcode_name(Family family, Encoding encoding, uint16_t opcode) {
+  return (family == Family::Gfx11 ? gfx11_names() : gfx9_names()).find(encoding, opcode);
+}
+
 const char* encoding_name(Encoding e) {
-  static const char* names[] = {"SOP2", "SOPK", "SOP1", "SOPC", "SOPP", "SMEM", "VOP2", "VOP1", "VOPC", "VOP3", "VOP3P", "DS", "FLAT", "GLOBAL", "SCRATCH", "unknown"};
+  static const char* names[] = {"SOP2", "SOPK", "SOP1", "SOPC", "SOPP", "SMEM", "VOP2", "VOP1", "VOPC", "VOP3", "VOP3P", "DS", "FLAT", "GLOBAL", "SCRATCH", "VOPD", "unknown"};
   return names[static_cast<int>(e)];
 }
 
 Family family_of(const std::string& target) {
   if (target == "gfx90a" || target == "gfx940" || target == "gfx941" || target == "gfx942") return Family::Gfx9;
-  throw Error("amd_kfd emulator: target " + target + " is not covered (covered: gfx90a, gfx942)");
+  if (target == "gfx1100" || target == "gfx1101" || target == "gfx1102" || target == "gfx1103") return Family::Gfx11;
+  throw Error("amd_kfd emulator: target " + target + " is not covered (covered: gfx90a, gfx942, gfx1100)");
 }
 
-Inst decode(Family, const uint32_t* words, size_t available, uint32_t pc) {
+Inst decode(Family family, const uint32_t* words, size_t available, uint32_t pc) {
+  if (family == Family::Gfx11) return decode_gfx11(words, available, pc);
   Inst in;
   in.pc = pc;
   const uint32_t w = words[0];
@@ -316,7 +326,10 @@ std::string describe(const Inst& in) {
     std::snprintf(w, sizeof w, "%s0x%08x", i ? " " : "", in.words[i]);
     words += w;
   }
-  std::snprintf(buf, sizeof buf, "%s (%s opcode 0x%x, encoding %s, at byte 0x%x)", in.name.empty() ? "an unknown instruction" : std::string(in.name).c_str(),
+  std::string name = in.name.empty() ? "an unknown instruction" : std::string(in.name);
+  if (in.dual) name = "v_dual_" + std::string(in.dual->x.name.empty() ? "?" : in.dual->x.name.substr(2)) + " :: v_dual_" +
+                      std::string(in.dual->y.name.empty() ? "?" : in.dual->y.name.substr(2));
+  std::snprintf(buf, sizeof buf, "%s (%s opcode 0x%x, encoding %s, at byte 0x%x)", name.c_str(),
                 encoding_name(in.encoding), in.opcode, words.c_str(), in.pc);
   return buf;
 }

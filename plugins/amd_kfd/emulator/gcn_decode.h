@@ -3,13 +3,15 @@
 // that the executors are shared between the targets.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace lathe::amd::emu {
 
-enum class Encoding : uint8_t { Sop2, Sopk, Sop1, Sopc, Sopp, Smem, Vop2, Vop1, Vopc, Vop3, Vop3p, Ds, Flat, Global, Scratch, Unknown };
+// Vopd: gfx11's dual issue, two VOP2-like operations in one instruction (executed X, then Y).
+enum class Encoding : uint8_t { Sop2, Sopk, Sop1, Sopc, Sopp, Smem, Vop2, Vop1, Vopc, Vop3, Vop3p, Ds, Flat, Global, Scratch, Vopd, Unknown };
 const char* encoding_name(Encoding e);
 
 // The scalar source space (gfx9 numbering; gfx11's is mapped onto it): SGPRs, special
@@ -19,6 +21,7 @@ constexpr uint16_t kSgprs = 106, kVccLo = 106, kVccHi = 107, kM0 = 124, kNull = 
 constexpr uint16_t kZero = 128, kSharedBase = 235, kPrivateBase = 237;
 constexpr uint16_t kFloatHalf = 240, kInvTwoPi = 248, kVccz = 251, kExecz = 252, kScc = 253, kLiteral = 255;
 constexpr uint16_t kAgprBase = 256;  // vector operands: VGPRs 0-255, AGPRs 256-511
+constexpr uint16_t kDualCopy = 511;  // gfx11 (no AGPRs): where VOPD keeps a source its other half overwrites
 }  // namespace reg
 
 struct Operand {
@@ -55,9 +58,15 @@ struct Inst {
   uint8_t offset1 = 0;  // DS offset1
   bool dpp = false;     // a DPP word followed (not executed: refused with the opcode's name)
   bool broadcast = false;  // MFMA: CBSZ, ABID or BLGP set (operand broadcasts, refused when executed)
+  // VOPD: the two halves, each an instruction of its own (VOP2/VOP1 names).
+  std::shared_ptr<struct InstPair> dual;
   // Filled when the program is bound: the executor and, for branches, the target's index.
   Handler exec = nullptr;
   uint32_t target = 0;
+};
+struct InstPair {
+  Inst x, y;
+  bool y_reads_x = false;  // Y reads X's destination: it reads a copy of the old value (kDualCopy)
 };
 
 struct OpcodeList {
@@ -65,12 +74,17 @@ struct OpcodeList {
   const char* names;  // "op:name op:name ...", op in hex
 };
 const std::vector<OpcodeList>& gfx9_opcodes();
+const std::vector<OpcodeList>& gfx11_opcodes();
 
-enum class Family : uint8_t { Gfx9 };
-Family family_of(const std::string& target);  // gfx90a/gfx942 -> Gfx9; an Error for targets not covered
+enum class Family : uint8_t { Gfx9, Gfx11 };
+// gfx90a/gfx942 -> Gfx9, gfx1100-gfx1103 -> Gfx11; an Error for targets not covered.
+Family family_of(const std::string& target);
+// The mnemonic of an opcode of an encoding ("" when the table has none).
+std::string_view opcode_name(Family family, Encoding encoding, uint16_t opcode);
 
 // Decodes the instruction at words[0] (at most `available` dwords may be read).
 Inst decode(Family family, const uint32_t* words, size_t available, uint32_t pc);
+Inst decode_gfx11(const uint32_t* words, size_t available, uint32_t pc);  // gfx11_decode.cpp
 
 // "v_add_f32 (VOP2 opcode 0x1, encoding 0x02020502)": what error messages say of an instruction.
 std::string describe(const Inst& inst);

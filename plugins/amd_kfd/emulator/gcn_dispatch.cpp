@@ -69,7 +69,8 @@ DispatchStats run_dispatch(const Program& program, const KernelDescriptor& kd, c
   ctx.memory = &memory;
   ctx.flush_f32 = setup.flush_f32;
   ctx.flush_f64_f16 = setup.flush_f64_f16;
-  const int lanes = 64;
+  // ENABLE_WAVEFRONT_SIZE32 (gfx10 and later): the descriptor, not the target, sets the wave size.
+  const int lanes = (kd.kernel_code_properties >> 10) & 1 ? 32 : 64;
   uint32_t groups[3];
   for (int d = 0; d < 3; ++d) groups[d] = (shape.grid[d] + shape.group[d] - 1) / shape.group[d];
   const uint32_t group_items = shape.group[0] * shape.group[1] * shape.group[2];

@@ -228,6 +228,9 @@ void add_vector_float_ops(OpTable& t) {
   t["v_max_f32"] = float_op<2, ([](float a, float b) { return min_max<true>(a, b); })>;
   t["v_min3_f32"] = float_op<3, ([](float a, float b, float c) { return min_max<false>(min_max<false>(a, b), c); })>;
   t["v_max3_f32"] = float_op<3, ([](float a, float b, float c) { return min_max<true>(min_max<true>(a, b), c); })>;
+  // gfx11: a max then a min, or a min then a max.
+  t["v_maxmin_f32"] = float_op<3, ([](float a, float b, float c) { return min_max<false>(min_max<true>(a, b), c); })>;
+  t["v_minmax_f32"] = float_op<3, ([](float a, float b, float c) { return min_max<true>(min_max<false>(a, b), c); })>;
   t["v_med3_f32"] = float_op<3, med3>;
   t["v_exp_f32"] = float_op<1, ([](float a) { return trans(std::exp2(trans(a))); })>;
   t["v_log_f32"] = float_op<1, ([](float a) { return trans(std::log2(trans(a))); })>;

@@ -42,12 +42,12 @@ void sop_cmp32(Wave& w, const Inst& in) { w.scc = F(w.value(in.src[0]), w.value(
 template <auto F>
 void sop_cmp64(Wave& w, const Inst& in) { w.scc = F(w.value64(in.src[0]), w.value64(in.src[1])); }
 
-// s_<op>_saveexec_b64: the old EXEC to the destination, EXEC from S0 and the old EXEC, SCC = EXEC != 0.
+// s_<op>_saveexec_b64 (and _b32 in wave32): the old EXEC to the destination, EXEC from S0 and the old EXEC, SCC = EXEC != 0.
 template <auto F, bool WriteNew = false>
 void saveexec(Wave& w, const Inst& in) {
   const uint64_t old = w.exec(), s0 = w.value64(in.src[0]);
   w.set_exec(F(s0, old));
-  w.write64(in.dst.index, WriteNew ? w.exec() : old);
+  w.write_lanes(in.dst.index, WriteNew ? w.exec() : old);
   w.scc = w.exec() != 0;
 }
 

@@ -217,6 +217,10 @@ void add_vector_int_ops(OpTable& t) {
   t["v_min3_u32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return std::min({a, b, c}); })>;
   t["v_max3_u32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return std::max({a, b, c}); })>;
   t["v_med3_i32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return med3(i32(a), i32(b), i32(c)); })>;
+  t["v_maxmin_i32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return static_cast<uint32_t>(std::min(std::max(i32(a), i32(b)), i32(c))); })>;
+  t["v_minmax_i32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return static_cast<uint32_t>(std::max(std::min(i32(a), i32(b)), i32(c))); })>;
+  t["v_maxmin_u32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return std::min(std::max(a, b), c); })>;
+  t["v_minmax_u32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return std::max(std::min(a, b), c); })>;
   t["v_med3_u32"] = int_op<3, ([](uint32_t a, uint32_t b, uint32_t c) { return med3(a, b, c); })>;
   t["v_mbcnt_lo_u32_b32"] = [](Wave& w, const Inst& in) {  // set bits of S0 below this lane (lanes 0-31) + S1
     uint32_t a[kMaxLanes], b[kMaxLanes], d[kMaxLanes];

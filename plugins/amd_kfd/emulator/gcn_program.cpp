@@ -16,8 +16,31 @@ void uncovered(Wave&, const Inst& in) {
 }
 void bad_branch(Wave&, const Inst& in) { throw Fault(describe(in) + " branches outside the kernel's code or into an instruction"); }
 
+// VOPD: both halves read their sources before either writes. X runs first; where Y reads X's
+// destination, it reads a copy of the old value taken before X ran.
+void dual(Wave& w, const Inst& in) {
+  if (in.dual->y_reads_x) std::memcpy(w.v[reg::kDualCopy], w.v[in.dual->x.dst.index], sizeof(Row));
+  in.dual->x.exec(w, in.dual->x);
+  in.dual->y.exec(w, in.dual->y);
+}
+
 bool is_branch(const Inst& in) {
   return in.encoding == Encoding::Sopp && (in.name == "s_branch" || in.name.starts_with("s_cbranch_"));
+}
+
+void bind_dual(Inst& in, const OpTable& table) {
+  in.exec = dual;
+  for (Inst* half : {&in.dual->x, &in.dual->y}) {
+    auto it = table.find(half->name);
+    if (it == table.end()) {
+      in.exec = uncovered;
+      return;
+    }
+    half->exec = it->second;
+  }
+  const Inst& x = in.dual->x;
+  for (Operand& s : in.dual->y.src)
+    if (s.is_vector() && s.index == x.dst.index) s.index = reg::kDualCopy, in.dual->y_reads_x = true;
 }
 
 }  // namespace
@@ -32,6 +55,7 @@ const OpTable& op_table() {
     add_memory_ops(t);
     add_packed_ops(t);
     add_matrix_ops(t);
+    add_gfx11_ops(t);
     return t;
   }();
   return table;
@@ -61,6 +85,7 @@ Program load_program(Family family, const uint8_t* code, size_t bytes, const std
   for (Inst& in : p.insts) {
     auto it = in.name.empty() ? table.end() : table.find(in.name);
     if (in.name.empty()) in.exec = unknown;
+    else if (in.encoding == Encoding::Vopd) bind_dual(in, table);
     else if (it == table.end() || in.dpp) in.exec = uncovered;
     else in.exec = it->second;
     if (is_branch(in) && in.exec != uncovered) {

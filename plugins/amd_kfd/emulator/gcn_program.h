@@ -29,6 +29,7 @@ void add_compare_ops(OpTable& ops);
 void add_memory_ops(OpTable& ops);
 void add_packed_ops(OpTable& ops);
 void add_matrix_ops(OpTable& ops);
+void add_gfx11_ops(OpTable& ops);  // after the others: gfx11's names for their executors
 const OpTable& op_table();
 
 // Every mnemonic that has an executor, sorted (for the documentation's list and tests).

@@ -159,7 +159,7 @@ void double_op(Wave& w, const Inst& in) {
 // The mask destination of a compare or carry: VCC, or the SGPR pair VOP3 names.
 inline void write_mask(Wave& w, const Inst& in, uint64_t mask) {
   if (in.sdst.kind == Operand::None || in.sdst.index == reg::kVccLo) w.set_vcc(mask);
-  else w.write64(in.sdst.index, mask & w.lane_mask);
+  else w.write_lanes(in.sdst.index, mask);
 }
 
 }  // namespace lathe::amd::emu

@@ -64,9 +64,9 @@ struct Wave {
   WorkGroup* group = nullptr;
 
   uint64_t exec() const { return (s[reg::kExecLo] | uint64_t{s[reg::kExecHi]} << 32) & lane_mask; }
-  void set_exec(uint64_t m) { write64(reg::kExecLo, m & lane_mask); }
+  void set_exec(uint64_t m) { write_lanes(reg::kExecLo, m); }
   uint64_t vcc() const { return (s[reg::kVccLo] | uint64_t{s[reg::kVccHi]} << 32) & lane_mask; }
-  void set_vcc(uint64_t m) { write64(reg::kVccLo, m & lane_mask); }
+  void set_vcc(uint64_t m) { write_lanes(reg::kVccLo, m); }
 
   uint32_t read(uint16_t index) const {
     if (index == reg::kVccz) return vcc() == 0;
@@ -80,6 +80,11 @@ struct Wave {
   void write64(uint16_t index, uint64_t value) {
     write(index, static_cast<uint32_t>(value));
     write(static_cast<uint16_t>(index + 1), static_cast<uint32_t>(value >> 32));
+  }
+  // A lane mask: a register pair in wave64, one register in wave32 (its neighbour keeps its value).
+  void write_lanes(uint16_t index, uint64_t mask) {
+    if (lanes == 32) write(index, static_cast<uint32_t>(mask));
+    else write64(index, mask & lane_mask);
   }
   // A scalar operand's 32-bit value.
   uint32_t value(const Operand& o) const { return o.kind == Operand::Literal ? o.literal : read(o.index); }
