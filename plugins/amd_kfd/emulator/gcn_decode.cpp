@@ -172,6 +172,36 @@ void decode_vop3p(Inst& in, uint32_t w0, uint32_t w1) {
 
 }  // namespace
 
+void scalar_alu_fields(Inst& in, uint32_t w) {
+  const uint32_t top9 = w >> 23;
+  if (top9 == 0x17d) {
+    in.encoding = Encoding::Sop1;
+    in.opcode = (w >> 8) & 0xff;
+    in.dst = scalar((w >> 16) & 0x7f);
+    in.src[0] = scalar(w & 0xff);
+  } else if (top9 == 0x17e) {
+    in.encoding = Encoding::Sopc;
+    in.opcode = (w >> 16) & 0x7f;
+    in.src[0] = scalar(w & 0xff);
+    in.src[1] = scalar((w >> 8) & 0xff);
+  } else if (top9 == 0x17f) {
+    in.encoding = Encoding::Sopp;
+    in.opcode = (w >> 16) & 0x7f;
+    in.offset = static_cast<int16_t>(w & 0xffff);
+  } else if ((w >> 28) == 0xb) {
+    in.encoding = Encoding::Sopk;
+    in.opcode = (w >> 23) & 0x1f;
+    in.dst = scalar((w >> 16) & 0x7f);
+    in.offset = static_cast<int16_t>(w & 0xffff);
+  } else {
+    in.encoding = Encoding::Sop2;
+    in.opcode = (w >> 23) & 0x7f;
+    in.dst = scalar((w >> 16) & 0x7f);
+    in.src[0] = scalar(w & 0xff);
+    in.src[1] = scalar((w >> 8) & 0xff);
+  }
+}
+
 std::string_view opcode_name(Family family, Encoding encoding, uint16_t opcode) {
   return (family == Family::Gfx11 ? gfx11_names() : gfx9_names()).find(encoding, opcode);
 }
@@ -205,33 +235,7 @@ Inst decode(Family family, const uint32_t* words, size_t available, uint32_t pc)
     else if (o.kind == Operand::Literal) o.literal = in.words[1];
   };
   if ((w >> 30) == 2) {  // scalar ALU
-    const uint32_t top9 = w >> 23;
-    if (top9 == 0x17d) {
-      in.encoding = Encoding::Sop1;
-      in.opcode = (w >> 8) & 0xff;
-      in.dst = scalar((w >> 16) & 0x7f);
-      in.src[0] = scalar(w & 0xff);
-    } else if (top9 == 0x17e) {
-      in.encoding = Encoding::Sopc;
-      in.opcode = (w >> 16) & 0x7f;
-      in.src[0] = scalar(w & 0xff);
-      in.src[1] = scalar((w >> 8) & 0xff);
-    } else if (top9 == 0x17f) {
-      in.encoding = Encoding::Sopp;
-      in.opcode = (w >> 16) & 0x7f;
-      in.offset = static_cast<int16_t>(w & 0xffff);
-    } else if ((w >> 28) == 0xb) {
-      in.encoding = Encoding::Sopk;
-      in.opcode = (w >> 23) & 0x1f;
-      in.dst = scalar((w >> 16) & 0x7f);
-      in.offset = static_cast<int16_t>(w & 0xffff);
-    } else {
-      in.encoding = Encoding::Sop2;
-      in.opcode = (w >> 23) & 0x7f;
-      in.dst = scalar((w >> 16) & 0x7f);
-      in.src[0] = scalar(w & 0xff);
-      in.src[1] = scalar((w >> 8) & 0xff);
-    }
+    scalar_alu_fields(in, w);
     in.name = names.find(in.encoding, in.opcode);
     literal_of(in.src[0]);
     literal_of(in.src[1]);

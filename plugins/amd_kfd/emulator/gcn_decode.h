@@ -85,6 +85,9 @@ std::string_view opcode_name(Family family, Encoding encoding, uint16_t opcode);
 // Decodes the instruction at words[0] (at most `available` dwords may be read).
 Inst decode(Family family, const uint32_t* words, size_t available, uint32_t pc);
 Inst decode_gfx11(const uint32_t* words, size_t available, uint32_t pc);  // gfx11_decode.cpp
+// SOP1/SOPC/SOPP/SOPK/SOP2 (one layout in gfx9 and gfx11): encoding, opcode and register fields
+// in gfx9's numbering; literals are left to the caller.
+void scalar_alu_fields(Inst& in, uint32_t w);
 
 // "v_add_f32 (VOP2 opcode 0x1, encoding 0x02020502)": what error messages say of an instruction.
 std::string describe(const Inst& inst);

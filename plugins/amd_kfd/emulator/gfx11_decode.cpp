@@ -63,33 +63,9 @@ Inst decode_gfx11(const uint32_t* words, size_t available, uint32_t pc) {
     in.size = static_cast<uint8_t>(at + 1);
   };
   if ((w >> 30) == 2) {  // scalar ALU: gfx9's layouts
-    const uint32_t top9 = w >> 23;
-    if (top9 == 0x17d) {
-      in.encoding = Encoding::Sop1;
-      in.opcode = (w >> 8) & 0xff;
-      in.dst = scalar((w >> 16) & 0x7f);
-      in.src[0] = scalar(w & 0xff);
-    } else if (top9 == 0x17e) {
-      in.encoding = Encoding::Sopc;
-      in.opcode = (w >> 16) & 0x7f;
-      in.src[0] = scalar(w & 0xff);
-      in.src[1] = scalar((w >> 8) & 0xff);
-    } else if (top9 == 0x17f) {
-      in.encoding = Encoding::Sopp;
-      in.opcode = (w >> 16) & 0x7f;
-      in.offset = static_cast<int16_t>(w & 0xffff);
-    } else if ((w >> 28) == 0xb) {
-      in.encoding = Encoding::Sopk;
-      in.opcode = (w >> 23) & 0x1f;
-      in.dst = scalar((w >> 16) & 0x7f);
-      in.offset = static_cast<int16_t>(w & 0xffff);
-    } else {
-      in.encoding = Encoding::Sop2;
-      in.opcode = (w >> 23) & 0x7f;
-      in.dst = scalar((w >> 16) & 0x7f);
-      in.src[0] = scalar(w & 0xff);
-      in.src[1] = scalar((w >> 8) & 0xff);
-    }
+    scalar_alu_fields(in, w);
+    for (Operand* o : {&in.dst, &in.src[0], &in.src[1]})
+      if (o->kind == Operand::Scalar) o->index = scalar_index(o->index);
     in.name = opcode_name(f, in.encoding, in.opcode);
     // gfx11 kernels end by releasing their VGPRs early (message 3): a hint, named apart from
     // s_sendmsg's other messages, which are not covered.
